@@ -1,0 +1,699 @@
+"""Product profiles: load, validate and type the TOML file that makes vscanner one product.
+
+A profile holds what a product's DICOM Conformance Statement says (docs/profiles.md lists
+every key). The loader is strict: an unknown key, a wrong type, a malformed UID or an
+unknown transfer syntax is a :class:`~appliance.errors.Problem` naming the file, the key and
+the value, and all problems of a file are reported together in one
+:class:`~appliance.errors.ProfileError`.
+
+Each TOML table maps onto one frozen dataclass below; the dataclass fields *are* the schema
+(their types and ``metadata["check"]`` drive validation), so the code and the documentation
+of a key cannot drift apart silently: ``tests/test_profiles.py`` checks that every field is
+documented in docs/profiles.md.
+
+Run ``python -m appliance.profile FILE...`` to validate files.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Profile",
+    "SOPClass",
+    "load_profile",
+    "find_profile",
+    "available_profiles",
+    "builtin_profile_dir",
+    "profile_search_path",
+    "validate_file",
+    "ae_title_problem",
+    "is_valid_uid",
+    "SERVICES",
+    "TRANSFER_SYNTAX_KEYS",
+]
+
+import dataclasses
+import os
+import re
+import sys
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydicom.datadict import tag_for_keyword
+from pydicom.uid import UID
+
+from .errors import Problem, ProfileError
+
+SPEC_VERSION = 1
+
+SERVICES = (
+    "verification",
+    "storage",
+    "storage_commitment",
+    "query_retrieve",
+    "worklist",
+    "mpps",
+    "print",
+    "instance_availability",
+    "other",
+)
+AE_SERVICES = (
+    "verification",
+    "storage",
+    "storage_commitment",
+    "query_retrieve",
+    "worklist",
+    "mpps",
+    "print",
+    "media",
+)
+TRANSFER_SYNTAX_KEYS = (
+    "verification_scu",
+    "verification_scp",
+    "storage_scu",
+    "storage_scp",
+    "storage_commitment",
+    "storage_commitment_event",
+    "query_retrieve",
+    "query_retrieve_scp",
+    "worklist",
+    "mpps",
+    "print",
+    "media",
+)
+
+_UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_STATUS_RE = re.compile(r"^[0-9A-Fa-f]{4}$")
+QR_LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
+
+
+def is_valid_uid(value: str) -> bool:
+    """True if *value* is a syntactically valid DICOM UID (PS3.5 9.1)."""
+    return isinstance(value, str) and 0 < len(value) <= 64 and bool(_UID_RE.match(value))
+
+
+def is_transfer_syntax(value: str) -> bool:
+    """True if *value* is a transfer syntax UID in pydicom's PS3.6 registry."""
+    return is_valid_uid(value) and UID(value).is_transfer_syntax
+
+
+def _uid_name(uid: str) -> str:
+    name = UID(uid).name
+    return name if name != uid else ""
+
+
+# --- checks, named in field metadata --------------------------------------------------------
+
+
+def _check_uid(v: str) -> str | None:
+    if not is_valid_uid(v):
+        return f"{v!r} is not a valid DICOM UID (digits and dots, no leading zeros, <= 64 chars)"
+    return None
+
+
+def _check_ts(v: str) -> str | None:
+    bad = _check_uid(v)
+    if bad:
+        return bad
+    if not UID(v).is_transfer_syntax:
+        return f"{v!r} is not a known transfer syntax UID"
+    return None
+
+
+def _check_keyword(v: str) -> str | None:
+    if tag_for_keyword(v) is None:
+        return f"{v!r} is not a DICOM attribute keyword (see pydicom.datadict)"
+    return None
+
+
+def _check_status(v: str) -> str | None:
+    if not _STATUS_RE.match(v):
+        return f"{v!r} is not a DIMSE status (four hex digits, e.g. \"A700\")"
+    return None
+
+
+def ae_title_problem(v: str) -> str | None:
+    """Why *v* is not a valid AE title, or None if it is."""
+    return _check_ae(v)
+
+
+def _check_ae(v: str) -> str | None:
+    if not (0 < len(v) <= 16) or not v.isascii() or "\\" in v or any(ord(c) < 32 for c in v):
+        return f"{v!r} is not a valid AE title (1-16 ASCII characters, no control characters or backslash)"
+    if not v.strip():
+        return f"{v!r} is not a valid AE title (only spaces)"
+    return None
+
+
+def _check_id(v: str) -> str | None:
+    if not _ID_RE.match(v):
+        return f"{v!r} is not a valid profile id (lowercase letters, digits and '-')"
+    return None
+
+
+def _check_version_name(v: str) -> str | None:
+    if len(v) > 16:
+        return f"{v!r} is longer than 16 characters (Implementation Version Name is at most 16)"
+    return None
+
+
+def _check_qr_level(v: str) -> str | None:
+    if v not in QR_LEVELS:
+        return f"{v!r} is not a query/retrieve level (one of {', '.join(QR_LEVELS)})"
+    return None
+
+
+_CHECKS = {
+    "uid": _check_uid,
+    "ts": _check_ts,
+    "keyword": _check_keyword,
+    "status": _check_status,
+    "ae": _check_ae,
+    "id": _check_id,
+    "version_name": _check_version_name,
+    "qr_level": _check_qr_level,
+}
+
+
+def _f(default: Any = dataclasses.MISSING, check: str | None = None, doc: str = "") -> Any:
+    """A dataclass field with an optional value check; immutable defaults only."""
+    meta = {"check": check, "doc": doc}
+    if isinstance(default, (list, dict)):
+        raise TypeError("use tuples / None for defaults")
+    return field(default=default, metadata=meta)
+
+
+# --- the schema -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Identity:
+    manufacturer: str = _f()
+    product: str = _f()
+    models: tuple[str, ...] = _f(())
+    software_versions: tuple[str, ...] = _f(())
+    modalities: tuple[str, ...] = _f(())
+    implementation_class_uid: str = _f(check="uid")
+    implementation_version_name: str = _f(check="version_name")
+    media_implementation_class_uid: str | None = _f(None, check="uid")
+    media_implementation_version_name: str | None = _f(None, check="version_name")
+    default_ae_title: str = _f(check="ae")
+    default_port: int = _f()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timeouts:
+    association_request: float | None = _f(None)
+    dimse: float | None = _f(None)
+    network: float | None = _f(None)
+    idle: float | None = _f(None)
+    move_response: float | None = _f(None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Network:
+    application_context: str = _f("1.2.840.10008.3.1.1.1", check="uid")
+    max_pdu_receive: int = _f()
+    max_pdu_limit: int | None = _f(None)
+    max_associations_accepted: int = _f()
+    max_associations_initiated: int = _f(0)
+    async_window: int = _f(1)
+    calling_ae_policy: Literal["configured", "any"] = _f("any")
+    called_ae_policy: Literal["match", "any"] = _f("any")
+    tls: bool = _f(False)
+    timeouts: Timeouts = _f(Timeouts())
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApplicationEntity:
+    name: str = _f()
+    services: tuple[Literal[AE_SERVICES], ...] = _f(())  # type: ignore[valid-type]
+    default_ae_title: str | None = _f(None, check="ae")
+    default_port: int | None = _f(None)
+    max_pdu_receive: int | None = _f(None)
+    max_associations_accepted: int | None = _f(None)
+    note: str | None = _f(None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SOPClass:
+    name: str = _f()
+    uid: str = _f(check="uid")
+    service: Literal[SERVICES] = _f()  # type: ignore[valid-type]
+    scu: bool = _f()
+    scp: bool = _f()
+    creates: bool = _f(False)
+    display: bool | None = _f(None)
+    retired: bool = _f(False)
+    private: bool = _f(False)
+    transfer_syntaxes_scu: tuple[str, ...] | None = _f(None, check="ts")
+    transfer_syntaxes_scp: tuple[str, ...] | None = _f(None, check="ts")
+    note: str | None = _f(None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferSyntaxes:
+    verification_scu: tuple[str, ...] = _f(("1.2.840.10008.1.2",), check="ts")
+    verification_scp: tuple[str, ...] = _f(("1.2.840.10008.1.2",), check="ts")
+    storage_scu: tuple[str, ...] = _f((), check="ts")
+    storage_scp: tuple[str, ...] = _f((), check="ts")
+    storage_commitment: tuple[str, ...] = _f((), check="ts")
+    storage_commitment_event: tuple[str, ...] = _f((), check="ts")
+    query_retrieve: tuple[str, ...] = _f((), check="ts")
+    query_retrieve_scp: tuple[str, ...] = _f((), check="ts")
+    worklist: tuple[str, ...] = _f((), check="ts")
+    mpps: tuple[str, ...] = _f((), check="ts")
+    print: tuple[str, ...] = _f((), check="ts")
+    media: tuple[str, ...] = _f((), check="ts")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageSCU:
+    on_failure: Literal["continue", "stop"] = _f("continue")
+    association_per_job: bool = _f(True)
+    retries: int = _f(0)
+    retry_interval: float | None = _f(None)
+    compression_rules: str | None = _f(None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageSCP:
+    duplicates: Literal["keep_existing", "replace", "reject"] = _f("keep_existing")
+    response_after: Literal["receive", "disk", "index"] = _f("index")
+    level: int | None = _f(None)
+    coercion: bool = _f(False)
+    required_attributes: tuple[str, ...] = _f(
+        ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"), check="keyword"
+    )
+    status_out_of_resources: str = _f("A700", check="status")
+    status_mismatch: str = _f("A900", check="status")
+    status_unable_to_process: str = _f("C000", check="status")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageCommitment:
+    scu: bool = _f(False)
+    scp: bool = _f(False)
+    timing: Literal["after_send", "delayed", "manual"] = _f("after_send")
+    delay: float | None = _f(None)
+    report_timeout: float | None = _f(None)
+    report_association: Literal["same", "new", "either"] = _f("either")
+    role_selection: bool = _f(True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueryRetrieve:
+    scu_models: tuple[Literal["PATIENT", "STUDY", "PATIENT_STUDY_ONLY"], ...] = _f(())
+    scp_models: tuple[Literal["PATIENT", "STUDY", "PATIENT_STUDY_ONLY"], ...] = _f(())
+    scp_operations: tuple[Literal["FIND", "MOVE", "GET"], ...] = _f(())
+    relational: bool = _f(False)
+    max_matches: int | None = _f(None)
+    keys_scp: dict[str, tuple[str, ...]] | None = _f(None, check="keyword")
+    keys_scu: dict[str, tuple[str, ...]] | None = _f(None, check="keyword")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Worklist:
+    scu: bool = _f(False)
+    query_interval: float | None = _f(None)
+    matching_keys: tuple[str, ...] = _f((), check="keyword")
+    return_keys: tuple[str, ...] = _f((), check="keyword")
+    max_items: int | None = _f(None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MPPS:
+    scu: bool = _f(False)
+    create_attributes: tuple[str, ...] = _f((), check="keyword")
+    set_attributes: tuple[str, ...] = _f((), check="keyword")
+    final_states: tuple[Literal["COMPLETED", "DISCONTINUED"], ...] = _f(())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Print:
+    scu: bool = _f(False)
+    color: bool = _f(False)
+    film_sizes: tuple[str, ...] = _f(())
+    medium_types: tuple[str, ...] = _f(())
+    film_destinations: tuple[str, ...] = _f(())
+    display_formats: tuple[str, ...] = _f(())
+    magnification_types: tuple[str, ...] = _f(())
+    orientations: tuple[str, ...] = _f(())
+    max_copies: int | None = _f(None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Media:
+    profiles: tuple[str, ...] = _f(())
+    roles: tuple[Literal["FSC", "FSU", "FSR"], ...] = _f(())
+    file_set_id: str | None = _f(None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CharacterSets:
+    supported: tuple[str, ...] = _f(("ISO_IR 6",))
+    default: str = _f("ISO_IR 100")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deidentification:
+    supported: bool = _f(False)
+    options: tuple[str, ...] = _f(())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Security:
+    tls: bool = _f(False)
+    audit_trail: bool = _f(False)
+    note: str | None = _f(None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile:
+    """One product, as its conformance statement describes it (see docs/profiles.md)."""
+
+    spec: int = _f()
+    id: str = _f(check="id")
+    statement: str = _f()
+    title: str = _f()
+    identity: Identity = _f()
+    network: Network = _f()
+    sop_classes: tuple[SOPClass, ...] = _f()
+    transfer_syntaxes: TransferSyntaxes = _f()
+    application_entities: tuple[ApplicationEntity, ...] = _f(())
+    storage_scu: StorageSCU = _f(StorageSCU())
+    storage_scp: StorageSCP = _f(StorageSCP())
+    storage_commitment: StorageCommitment = _f(StorageCommitment())
+    query_retrieve: QueryRetrieve = _f(QueryRetrieve())
+    worklist: Worklist = _f(Worklist())
+    mpps: MPPS = _f(MPPS())
+    print: Print = _f(Print())
+    media: Media = _f(Media())
+    character_sets: CharacterSets = _f(CharacterSets())
+    deidentification: Deidentification = _f(Deidentification())
+    security: Security = _f(Security())
+    source: str = field(default="", compare=False, metadata={"internal": True})
+
+    # --- views the engine uses --------------------------------------------------------------
+
+    def classes(self, *, service: str | None = None, role: str | None = None) -> list[SOPClass]:
+        """SOP classes, optionally of one *service* and with one *role* (``"scu"``/``"scp"``)."""
+        out = []
+        for c in self.sop_classes:
+            if service is not None and c.service != service:
+                continue
+            if role is not None and not getattr(c, role):
+                continue
+            out.append(c)
+        return out
+
+    def scp_transfer_syntaxes(self, sop_class: SOPClass) -> tuple[str, ...]:
+        """Transfer syntaxes accepted for *sop_class* as SCP, in order of preference."""
+        if sop_class.transfer_syntaxes_scp:
+            return sop_class.transfer_syntaxes_scp
+        ts = self.transfer_syntaxes
+        by_service = {
+            "verification": ts.verification_scp,
+            "storage": ts.storage_scp,
+            "storage_commitment": ts.storage_commitment_event or ts.storage_commitment,
+            "query_retrieve": ts.query_retrieve_scp or ts.query_retrieve,
+            "worklist": ts.worklist,
+            "mpps": ts.mpps,
+            "print": ts.print,
+        }
+        return by_service.get(sop_class.service, ts.storage_scp)
+
+    def scu_transfer_syntaxes(self, sop_class: SOPClass) -> tuple[str, ...]:
+        """Transfer syntaxes proposed for *sop_class* as SCU, in order of preference."""
+        if sop_class.transfer_syntaxes_scu:
+            return sop_class.transfer_syntaxes_scu
+        ts = self.transfer_syntaxes
+        by_service = {
+            "verification": ts.verification_scu,
+            "storage": ts.storage_scu,
+            "storage_commitment": ts.storage_commitment,
+            "query_retrieve": ts.query_retrieve,
+            "worklist": ts.worklist,
+            "mpps": ts.mpps,
+            "print": ts.print,
+        }
+        return by_service.get(sop_class.service, ts.storage_scu)
+
+    @property
+    def media_implementation_class_uid(self) -> str:
+        return self.identity.media_implementation_class_uid or self.identity.implementation_class_uid
+
+    @property
+    def media_implementation_version_name(self) -> str:
+        v = self.identity.media_implementation_version_name
+        return self.identity.implementation_version_name if v is None else v
+
+
+# --- generic validation driven by the dataclasses ------------------------------------------
+
+
+class _Builder:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(Problem(self.file, key, message))
+
+    def build(self, cls: type, table: Any, prefix: str) -> Any:
+        if not isinstance(table, dict):
+            self.problem(prefix, f"must be a table, got {type(table).__name__} {table!r}")
+            return None
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+        for key in table:
+            if key not in fields:
+                near = _closest(key, fields)
+                shown = repr(table[key])
+                shown = shown if len(shown) <= 60 else shown[:57] + "..."
+                self.problem(
+                    _join(prefix, key),
+                    f"unknown key (value {shown})" + (f"; did you mean {near!r}?" if near else ""),
+                )
+        values: dict[str, Any] = {}
+        ok = True
+        for name, f in fields.items():
+            key = _join(prefix, name)
+            if name not in table:
+                if f.default is dataclasses.MISSING:
+                    self.problem(key, "required key is missing")
+                    ok = False
+                continue
+            value, good = self.convert(hints[name], table[name], key, f.metadata.get("check"))
+            if good:
+                values[name] = value
+            else:
+                ok = False
+        if not ok:
+            return None
+        return cls(**values)
+
+    def convert(self, tp: Any, value: Any, key: str, check: str | None) -> tuple[Any, bool]:
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if origin in (typing.Union, types.UnionType):
+            non_none = [a for a in args if a is not type(None)]
+            if value is None:
+                return None, True
+            return self.convert(non_none[0], value, key, check)
+        if dataclasses.is_dataclass(tp):
+            obj = self.build(tp, value, key)
+            return obj, obj is not None
+        if origin is tuple:
+            if not isinstance(value, list):
+                self.problem(key, f"must be a list, got {value!r}")
+                return None, False
+            item_tp = args[0]
+            items, ok = [], True
+            for i, item in enumerate(value):
+                v, good = self.convert(item_tp, item, f"{key}[{i}]", check)
+                ok = ok and good
+                items.append(v)
+            return tuple(items), ok
+        if origin is dict:
+            if not isinstance(value, dict):
+                self.problem(key, f"must be a table, got {value!r}")
+                return None, False
+            out, ok = {}, True
+            for k, item in value.items():
+                if check == "keyword" and _check_qr_level(k):
+                    self.problem(_join(key, k), _check_qr_level(k) or "")
+                    ok = False
+                    continue
+                v, good = self.convert(args[1], item, _join(key, k), check)
+                ok = ok and good
+                out[k] = v
+            return types.MappingProxyType(out), ok
+        if origin is Literal:
+            if value not in args:
+                self.problem(key, f"{value!r} is not one of {', '.join(map(repr, args))}")
+                return None, False
+            return value, True
+        if tp is bool:
+            if not isinstance(value, bool):
+                self.problem(key, f"must be true or false, got {value!r}")
+                return None, False
+            return value, True
+        if tp is int:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                self.problem(key, f"must be a non-negative integer, got {value!r}")
+                return None, False
+            return value, True
+        if tp is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                self.problem(key, f"must be a non-negative number of seconds, got {value!r}")
+                return None, False
+            return float(value), True
+        if tp is str:
+            if not isinstance(value, str):
+                self.problem(key, f"must be a string, got {value!r}")
+                return None, False
+            if check:
+                bad = _CHECKS[check](value)
+                if bad:
+                    self.problem(key, bad)
+                    return None, False
+            return value, True
+        raise TypeError(f"schema type {tp!r} not handled")  # a bug in this module, not in data
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _closest(key: str, known: typing.Iterable[str]) -> str | None:
+    import difflib
+
+    m = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
+    return m[0] if m else None
+
+
+def _cross_checks(p: Profile, b: _Builder) -> None:
+    """Checks that span keys: spec version, id = file stem, unique UIDs, roles vs lists."""
+    if p.spec != SPEC_VERSION:
+        b.problem("spec", f"profile spec {p.spec} is not supported (this vscanner reads spec {SPEC_VERSION})")
+    stem = Path(b.file).stem
+    if b.file.endswith(".toml") and p.id != stem:
+        b.problem("id", f"{p.id!r} must equal the file name stem {stem!r}")
+    seen: dict[str, int] = {}
+    for i, c in enumerate(p.sop_classes):
+        if c.uid in seen:
+            b.problem(f"sop_classes[{i}].uid", f"{c.uid} is listed twice (also sop_classes[{seen[c.uid]}])")
+        seen[c.uid] = i
+        if c.creates and c.service != "storage":
+            b.problem(f"sop_classes[{i}].creates", f"only storage classes can be created ({c.name})")
+        if c.scp and c.service == "storage" and not p.scp_transfer_syntaxes(c):
+            b.problem(
+                f"sop_classes[{i}]",
+                f"{c.name} is SCP but no transfer syntax is accepted (set transfer_syntaxes.storage_scp)",
+            )
+
+
+def validate_data(data: dict[str, Any], file: str) -> tuple[Profile | None, list[Problem]]:
+    """Validate parsed TOML *data*; return the profile (or None) and every problem found."""
+    b = _Builder(file)
+    profile = b.build(Profile, data, "")
+    if profile is not None:
+        _cross_checks(profile, b)
+    return (profile if not b.problems else None), b.problems
+
+
+def validate_file(path: str | os.PathLike[str]) -> tuple[Profile | None, list[Problem]]:
+    """Read and validate one profile file."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        return None, [Problem(str(path), "-", "file not found")]
+    except tomllib.TOMLDecodeError as exc:
+        return None, [Problem(str(path), "-", f"not valid TOML: {exc}")]
+    except OSError as exc:
+        return None, [Problem(str(path), "-", f"cannot read: {exc}")]
+    profile, problems = validate_data(data, str(path))
+    if profile is not None:
+        profile = dataclasses.replace(profile, source=str(path))
+    return profile, problems
+
+
+def load_profile(path: str | os.PathLike[str]) -> Profile:
+    """Load one profile file, raising :class:`ProfileError` listing every problem."""
+    profile, problems = validate_file(path)
+    if problems or profile is None:
+        raise ProfileError(problems)
+    return profile
+
+
+# --- finding profiles -----------------------------------------------------------------------
+
+
+def builtin_profile_dir() -> Path:
+    return Path(__file__).with_name("profiles")
+
+
+def profile_search_path(extra: typing.Sequence[str | os.PathLike[str]] = ()) -> list[Path]:
+    """Folders searched for ``<id>.toml``: *extra*, then ``VSCANNER_PROFILE_PATH``, then built-ins."""
+    dirs = [Path(d) for d in extra]
+    env = os.environ.get("VSCANNER_PROFILE_PATH", "")
+    dirs += [Path(d) for d in env.split(os.pathsep) if d]
+    dirs.append(builtin_profile_dir())
+    return dirs
+
+
+def available_profiles(extra: typing.Sequence[str | os.PathLike[str]] = ()) -> dict[str, Path]:
+    """Map profile id (file stem) to file, first folder on the search path wins."""
+    found: dict[str, Path] = {}
+    for d in profile_search_path(extra):
+        if d.is_dir():
+            for f in sorted(d.glob("*.toml")):
+                found.setdefault(f.stem, f)
+    return found
+
+
+def find_profile(name: str, extra: typing.Sequence[str | os.PathLike[str]] = ()) -> Profile:
+    """Load a profile by id, or by path when *name* ends in ``.toml`` or names a file."""
+    if name.endswith(".toml") or os.sep in name:
+        return _load_cached(str(Path(name).resolve()))
+    known = available_profiles(extra)
+    if name not in known:
+        raise ProfileError(
+            f"no profile named {name!r}",
+            "known profiles: " + ", ".join(sorted(known)) + " (or give a path to a .toml file)",
+        )
+    return _load_cached(str(known[name].resolve()))
+
+
+@lru_cache(maxsize=32)
+def _load_cached(path: str) -> Profile:
+    return load_profile(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m appliance.profile FILE...``: validate files, print every problem."""
+    files = sys.argv[1:] if argv is None else argv
+    if not files:
+        files = [str(p) for p in sorted(builtin_profile_dir().glob("*.toml"))]
+    worst = 0
+    for f in files:
+        profile, problems = validate_file(f)
+        if problems:
+            worst = 2
+            for p in problems:
+                print(p)
+        elif profile is not None:
+            print(f"{f}: ok ({len(profile.sop_classes)} SOP classes)")
+    return worst
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,420 @@
+"""SQLite index and atomic file placement for received and acquired instances."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Iterator, Literal
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filewriter import write_file_meta_info
+
+from ..errors import StoreError
+from ..profile import is_valid_uid
+
+LOGGER = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS patient (
+    id INTEGER PRIMARY KEY,
+    patient_id TEXT NOT NULL,
+    issuer TEXT NOT NULL DEFAULT '',
+    name TEXT,
+    birth_date TEXT,
+    sex TEXT,
+    UNIQUE (patient_id, issuer)
+);
+CREATE TABLE IF NOT EXISTS study (
+    study_uid TEXT PRIMARY KEY,
+    patient INTEGER NOT NULL REFERENCES patient(id),
+    study_date TEXT,
+    study_time TEXT,
+    accession_number TEXT,
+    study_id TEXT,
+    description TEXT
+);
+CREATE TABLE IF NOT EXISTS series (
+    series_uid TEXT PRIMARY KEY,
+    study_uid TEXT NOT NULL REFERENCES study(study_uid),
+    modality TEXT,
+    series_number INTEGER,
+    description TEXT
+);
+CREATE TABLE IF NOT EXISTS instance (
+    sop_instance_uid TEXT PRIMARY KEY,
+    sop_class_uid TEXT NOT NULL,
+    series_uid TEXT NOT NULL REFERENCES series(series_uid),
+    instance_number INTEGER,
+    transfer_syntax_uid TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    source_ae TEXT,
+    received_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS instance_series ON instance(series_uid);
+CREATE INDEX IF NOT EXISTS series_study ON series(study_uid);
+"""
+
+# Attributes read from a dataset to index it (pixel data is never parsed).
+INDEX_KEYWORDS = (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "PatientID",
+    "IssuerOfPatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "StudyID",
+    "StudyDescription",
+    "Modality",
+    "SeriesNumber",
+    "SeriesDescription",
+    "InstanceNumber",
+    "SpecificCharacterSet",
+)
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    sop_instance_uid: str
+    sop_class_uid: str
+    study_uid: str
+    series_uid: str
+    transfer_syntax_uid: str
+    path: Path
+    size: int
+    source_ae: str | None
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    record: InstanceRecord
+    outcome: Literal["stored", "duplicate", "replaced"]
+
+
+class StoreFull(StoreError):
+    """The disk holding the store is full: the instance was not stored."""
+
+
+class Duplicate(StoreError):
+    """Raised when the store's duplicate policy is ``reject`` and the instance is known."""
+
+
+def _text(ds: Dataset, keyword: str) -> str | None:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    value = ds.get(keyword)
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+class Store:
+    """An instance store rooted at *root* (created if missing).
+
+    Parameters
+    ----------
+    root : path
+        Folder holding ``index.sqlite``, ``objects/`` and ``tmp/``.
+    duplicates : {"keep_existing", "replace", "reject"}
+        What :meth:`add` does with a SOP Instance UID already in the index.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        duplicates: Literal["keep_existing", "replace", "reject"] = "keep_existing",
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.duplicates = duplicates
+        self.objects = self.root / "objects"
+        self.tmp = self.root / "tmp"
+        try:
+            self.objects.mkdir(parents=True, exist_ok=True)
+            self.tmp.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the store folder {self.root}: {exc.strerror}",
+                "give --data a folder you can write to",
+            ) from exc
+        self._clean_tmp()
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.root / "index.sqlite", check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _clean_tmp(self) -> None:
+        """Remove partial files left by a crash: they were never acknowledged."""
+        for f in self.tmp.glob("*.part"):
+            try:
+                f.unlink()
+            except OSError:
+                pass
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def add_encoded(
+        self,
+        dataset_bytes: bytes,
+        file_meta: FileMetaDataset,
+        source_ae: str | None = None,
+        header: Dataset | None = None,
+    ) -> StoreResult:
+        """Store an encoded dataset (as received over the network) with *file_meta*.
+
+        The bytes are written unchanged after a Part 10 preamble and the given File Meta
+        Information. *header* is the dataset's attributes if the caller has already parsed
+        them (:func:`parse_header`). Raises :class:`StoreError` when it cannot be indexed.
+        """
+        meta_bytes = encode_file_meta(file_meta)
+        if header is None:
+            header = parse_header(meta_bytes + dataset_bytes)
+        return self._place(header, [meta_bytes, dataset_bytes], str(file_meta.TransferSyntaxUID), source_ae)
+
+    def add_dataset(self, ds: Dataset, source_ae: str | None = None) -> StoreResult:
+        """Store a pydicom Dataset (with ``file_meta``) as a Part 10 file."""
+        self._safe_uids(ds)
+        buf = BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        data = buf.getvalue()
+        return self._place(ds, [data], str(ds.file_meta.TransferSyntaxUID), source_ae)
+
+    @staticmethod
+    def _safe_uids(ds: Dataset) -> dict[str, str]:
+        """The four UIDs that name files, each checked to be a valid UID (no path parts)."""
+        uids = {}
+        for kw in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
+            value = str(ds.get(kw, "") or "")
+            if not is_valid_uid(value):
+                raise StoreError(f"{kw} {value!r} is missing or not a valid UID; the instance is not stored")
+            uids[kw] = value
+        return uids
+
+    def _place(self, ds: Dataset, chunks: list[bytes], ts_uid: str, source_ae: str | None) -> StoreResult:
+        uids = self._safe_uids(ds)
+        sop_uid = uids["SOPInstanceUID"]
+        final = self.objects / uids["StudyInstanceUID"] / uids["SeriesInstanceUID"] / f"{sop_uid}.dcm"
+        # Defence in depth: the path must stay inside the store whatever the UIDs were.
+        if not final.resolve().is_relative_to(self.objects):
+            raise StoreError(f"refusing to write outside the store for SOP Instance UID {sop_uid!r}")
+
+        existing = self.get(sop_uid)
+        if existing is not None and self.duplicates != "replace":
+            if self.duplicates == "reject":
+                raise Duplicate(f"SOP Instance UID {sop_uid} is already stored")
+            return StoreResult(existing, "duplicate")
+
+        part = self.tmp / f"{uuid.uuid4().hex}.part"
+        size = 0
+        try:
+            with open(part, "wb") as fh:
+                for c in chunks:
+                    fh.write(c)
+                    size += len(c)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            part.unlink(missing_ok=True)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StoreFull(f"cannot write {sop_uid}: {exc.strerror}", "free disk space in the store folder") from exc
+            raise StoreError(f"cannot write {sop_uid}: {exc.strerror}") from exc
+
+        record = InstanceRecord(
+            sop_instance_uid=sop_uid,
+            sop_class_uid=uids["SOPClassUID"],
+            study_uid=uids["StudyInstanceUID"],
+            series_uid=uids["SeriesInstanceUID"],
+            transfer_syntax_uid=ts_uid,
+            path=final,
+            size=size,
+            source_ae=source_ae,
+        )
+        with self._lock:
+            existing = self._get_locked(sop_uid)  # a concurrent association may have won
+            if existing is not None and self.duplicates != "replace":
+                part.unlink(missing_ok=True)
+                if self.duplicates == "reject":
+                    raise Duplicate(f"SOP Instance UID {sop_uid} is already stored")
+                return StoreResult(existing, "duplicate")
+            try:
+                _make_dirs_durable(final.parent, self.objects)
+                os.replace(part, final)
+                _fsync_dir(final.parent)
+                self._index_locked(ds, record)
+            except (OSError, sqlite3.Error) as exc:
+                part.unlink(missing_ok=True)
+                if existing is None:
+                    final.unlink(missing_ok=True)
+                raise StoreError(f"cannot store {sop_uid}: {exc}") from exc
+        outcome = "replaced" if existing is not None else "stored"
+        return StoreResult(record, outcome)
+
+    def _index_locked(self, ds: Dataset, r: InstanceRecord) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            pid = _text(ds, "PatientID") or ""
+            issuer = _text(ds, "IssuerOfPatientID") or ""
+            db.execute(
+                "INSERT INTO patient(patient_id, issuer, name, birth_date, sex) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(patient_id, issuer) DO UPDATE SET name=excluded.name",
+                (pid, issuer, _text(ds, "PatientName"), _text(ds, "PatientBirthDate"), _text(ds, "PatientSex")),
+            )
+            (patient_row,) = db.execute(
+                "SELECT id FROM patient WHERE patient_id=? AND issuer=?", (pid, issuer)
+            ).fetchone()
+            db.execute(
+                "INSERT OR IGNORE INTO study(study_uid, patient, study_date, study_time, accession_number, "
+                "study_id, description) VALUES (?,?,?,?,?,?,?)",
+                (
+                    r.study_uid,
+                    patient_row,
+                    _text(ds, "StudyDate"),
+                    _text(ds, "StudyTime"),
+                    _text(ds, "AccessionNumber"),
+                    _text(ds, "StudyID"),
+                    _text(ds, "StudyDescription"),
+                ),
+            )
+            db.execute(
+                "INSERT OR IGNORE INTO series(series_uid, study_uid, modality, series_number, description) "
+                "VALUES (?,?,?,?,?)",
+                (r.series_uid, r.study_uid, _text(ds, "Modality"), _int(ds, "SeriesNumber"),
+                 _text(ds, "SeriesDescription")),
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO instance(sop_instance_uid, sop_class_uid, series_uid, instance_number, "
+                "transfer_syntax_uid, path, size, source_ae, received_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    r.sop_instance_uid,
+                    r.sop_class_uid,
+                    r.series_uid,
+                    _int(ds, "InstanceNumber"),
+                    r.transfer_syntax_uid,
+                    str(r.path.relative_to(self.root)),
+                    r.size,
+                    r.source_ae,
+                    time.time(),
+                ),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def _row_to_record(self, row: tuple) -> InstanceRecord:
+        sop, cls, study, series, ts, path, size, src = row
+        return InstanceRecord(sop, cls, study, series, ts, self.root / path, size, src)
+
+    _SELECT = (
+        "SELECT i.sop_instance_uid, i.sop_class_uid, s.study_uid, i.series_uid, i.transfer_syntax_uid, "
+        "i.path, i.size, i.source_ae FROM instance i JOIN series s ON s.series_uid = i.series_uid"
+    )
+
+    def _get_locked(self, sop_uid: str) -> InstanceRecord | None:
+        row = self._db.execute(self._SELECT + " WHERE i.sop_instance_uid=?", (sop_uid,)).fetchone()
+        return self._row_to_record(row) if row else None
+
+    def get(self, sop_uid: str) -> InstanceRecord | None:
+        """The record of one instance, or None."""
+        with self._lock:
+            return self._get_locked(sop_uid)
+
+    def instances(self, study_uid: str | None = None) -> list[InstanceRecord]:
+        """All instances, or those of one study, ordered by series and instance number."""
+        sql = self._SELECT
+        args: tuple = ()
+        if study_uid:
+            sql += " WHERE s.study_uid=?"
+            args = (study_uid,)
+        sql += " ORDER BY s.study_uid, i.series_uid, i.instance_number, i.sop_instance_uid"
+        with self._lock:
+            return [self._row_to_record(r) for r in self._db.execute(sql, args).fetchall()]
+
+    def counts(self) -> dict[str, int]:
+        """Number of patients, studies, series and instances in the index."""
+        with self._lock:
+            return {
+                t: self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("patient", "study", "series", "instance")
+            }
+
+    def __iter__(self) -> Iterator[InstanceRecord]:
+        return iter(self.instances())
+
+
+def encode_file_meta(file_meta: FileMetaDataset) -> bytes:
+    """Preamble, ``DICM`` and the encoded File Meta Information group."""
+    buf = BytesIO()
+    buf.write(b"\x00" * 128 + b"DICM")
+    write_file_meta_info(buf, file_meta, enforce_standard=True)
+    return buf.getvalue()
+
+
+def parse_header(part10: bytes, extra_keywords: tuple[str, ...] = ()) -> Dataset:
+    """Parse the attributes the index needs (plus *extra_keywords*) from a Part 10 byte string.
+
+    Pixel data is never decoded. Raises :class:`StoreError` on malformed input.
+    """
+    try:
+        return dcmread(
+            BytesIO(part10),
+            stop_before_pixels=True,
+            specific_tags=list(dict.fromkeys(INDEX_KEYWORDS + tuple(extra_keywords))),
+        )
+    except Exception as exc:  # pydicom raises many kinds on malformed input
+        raise StoreError(f"the data set cannot be parsed: {exc}") from exc
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_dirs_durable(folder: Path, top: Path) -> None:
+    """Create *folder* (below *top*) and fsync each parent whose entries changed."""
+    missing = []
+    p = folder
+    while not p.exists() and p != top:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir(exist_ok=True)
+        _fsync_dir(d.parent)
