@@ -159,6 +159,9 @@ def test_dcmtk_storescu_mr_and_ct(serve, tmp_path, pid):
         assert stored.PatientName == original.PatientName
         assert stored.file_meta.SourceApplicationEntityTitle == "DCMTK"
     assert db.execute("SELECT COUNT(*) FROM patient").fetchone()[0] == 1
+    log = server.log()
+    for original in (mr, ct):  # one line per instance
+        assert log.count(f"C-STORE stored {original.SOPInstanceUID} from DCMTK") == 1
 
 
 @pytest.mark.interop
@@ -179,3 +182,41 @@ def test_path_traversal_uid_is_refused_without_writing_outside(serve, tmp_path):
     assert not any(p.name == "x" or p.name == "x.dcm" for p in after)
     db = sqlite3.connect(server.data / "index.sqlite")
     assert db.execute("SELECT COUNT(*) FROM instance").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_signals_stop_cleanly(serve, signame):
+    import signal
+
+    server = serve("oasis-velocity")
+    server.proc.send_signal(getattr(signal, signame))
+    assert server.proc.wait(15) == 0
+    log = server.log()
+    assert f"received {signame}, stopping" in log and "stopped" in log
+
+
+def test_every_socket_has_tcp_nodelay(tmp_path):
+    """In-process: the accepted socket of a live association has Nagle switched off."""
+    import socket as socketlib
+
+    from appliance.net.server import Server
+
+    from .peers import free_port
+
+    server = Server(find_profile("syngo-ct-va50a"), tmp_path / "s", ae_title="CT", port=free_port())
+    server.start()
+    try:
+        ae = AE(ae_title="PROBE")
+        ae.add_requested_context("1.2.840.10008.1.1")
+        assoc = ae.associate("127.0.0.1", server.port, ae_title="CT")
+        assert assoc.is_established
+        try:
+            acceptors = [a for a in server.ae.active_associations if a.is_acceptor]
+            assert acceptors
+            for a in acceptors:
+                sock = a.dul.socket.socket
+                assert sock.getsockopt(socketlib.IPPROTO_TCP, socketlib.TCP_NODELAY) == 1
+        finally:
+            assoc.release()
+    finally:
+        server.stop()
