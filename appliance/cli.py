@@ -8,6 +8,7 @@ from __future__ import annotations
 __all__ = ["main"]
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -17,6 +18,10 @@ from . import __version__
 from .errors import UsageError, VScannerError
 
 LOGGER = logging.getLogger("vscanner")
+
+# Further subcommands live in appliance/commands/<module>.py, each with a
+# ``register(subparsers)`` that adds its parsers and sets ``func`` (args -> exit code).
+COMMAND_MODULES: list[str] = []
 
 DESCRIPTION = """\
 vscanner: a virtual scanner console that behaves, on the wire and on media, like one of
@@ -161,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--data", default="vscanner-data", type=Path,
                     help="store folder for received instances (default ./vscanner-data)")
     sp.set_defaults(func=cmd_serve)
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(f"appliance.commands.{module}").register(sub)
     return parser
 
 

@@ -6,7 +6,7 @@ The CLI prints them once, at the edge, and maps them to exit codes
 
 from __future__ import annotations
 
-__all__ = ["VScannerError", "UsageError", "ProfileError", "StoreError", "NetworkError", "Problem"]
+__all__ = ["VScannerError", "UsageError", "ProfileError", "ConfigError", "StoreError", "NetworkError", "Problem"]
 
 from dataclasses import dataclass
 
@@ -55,6 +55,7 @@ class ProfileError(VScannerError):
     """A product profile is missing or invalid (bad input: exit code 2)."""
 
     exit_code = 2
+    title = "invalid profile"
 
     def __init__(self, problems: list[Problem] | str, hint: str = "") -> None:
         if isinstance(problems, str):
@@ -63,11 +64,17 @@ class ProfileError(VScannerError):
         else:
             self.problems = list(problems)
             lines = [str(p) for p in self.problems]
-            message = "invalid profile:\n  " + "\n  ".join(lines)
+            message = f"{self.title}:\n  " + "\n  ".join(lines)
         super().__init__(
             message,
             hint or "fix the named keys (see docs/profiles.md for every key and its type)",
         )
+
+
+class ConfigError(ProfileError):
+    """The site configuration file is invalid (exit code 2)."""
+
+    title = "invalid site configuration"
 
 
 class StoreError(VScannerError):

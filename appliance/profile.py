@@ -25,6 +25,7 @@ __all__ = [
     "builtin_profile_dir",
     "profile_search_path",
     "validate_file",
+    "build_table",
     "ae_title_problem",
     "is_valid_uid",
     "SERVICES",
@@ -178,6 +179,11 @@ _CHECKS = {
     "version_name": _check_version_name,
     "qr_level": _check_qr_level,
 }
+
+
+def schema_field(default: Any = dataclasses.MISSING, check: str | None = None, doc: str = "") -> Any:
+    """A dataclass field for a strictly checked config table (see :func:`build_table`)."""
+    return _f(default, check, doc)
 
 
 def _f(default: Any = dataclasses.MISSING, check: str | None = None, doc: str = "") -> Any:
@@ -597,6 +603,14 @@ def _cross_checks(p: Profile, b: _Builder) -> None:
                 f"sop_classes[{i}]",
                 f"{c.name} is SCP but no transfer syntax is accepted (set transfer_syntaxes.storage_scp)",
             )
+
+
+def build_table(cls: type, data: dict[str, Any], file: str) -> tuple[Any, list[Problem]]:
+    """Build the frozen dataclass *cls* from a parsed TOML table with the same strict checks
+    as profiles (unknown keys, types, ``metadata["check"]``). Used for other config files."""
+    b = _Builder(file)
+    obj = b.build(cls, data, "")
+    return (obj if not b.problems else None), b.problems
 
 
 def validate_data(data: dict[str, Any], file: str) -> tuple[Profile | None, list[Problem]]:
