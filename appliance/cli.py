@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile-dir", action="append", metavar="DIR",
                         help="also look for <id>.toml profiles in DIR (repeatable; "
                              "also VSCANNER_PROFILE_PATH)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="site configuration (local AE, remote nodes); default $VSCANNER_CONFIG "
+                             "or ./vscanner.toml when present")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sp = sub.add_parser("profiles", help="list the product profiles",
