@@ -21,7 +21,7 @@ LOGGER = logging.getLogger("vscanner")
 
 # Further subcommands live in appliance/commands/<module>.py, each with a
 # ``register(subparsers)`` that adds its parsers and sets ``func`` (args -> exit code).
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["workflow", "network"]
 
 DESCRIPTION = """\
 vscanner: a virtual scanner console that behaves, on the wire and on media, like one of
@@ -105,9 +105,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
         bad = ae_title_problem(args.aet)
         if bad:
             raise UsageError(f"--aet: {bad}", "give 1-16 ASCII characters, e.g. --aet VSCANNER")
-    server = Server(p, data=args.data, ae_title=args.aet, host=args.host, port=args.port)
+    from .config import load_site_config
+
+    site = load_site_config(getattr(args, "config", None))
+    server = Server(p, data=args.data, ae_title=args.aet, host=args.host, port=args.port, site=site,
+                    accept_any_calling_ae=args.accept_any_calling_aet,
+                    store_quota=_size(args.store_quota, "--store-quota"),
+                    min_free_space=_size(args.min_free_space, "--min-free-space"))
     server.serve_forever()
     return 0
+
+
+_SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "M": 1024**2, "MB": 1024**2, "G": 1024**3, "GB": 1024**3}
+
+
+def _size(text: str | None, option: str) -> int | None:
+    """``"500M"`` -> bytes; None stays None."""
+    if text is None:
+        return None
+    import re
+
+    m = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", text)
+    unit = m.group(2).upper() if m else ""
+    if not m or unit not in _SIZE_UNITS:
+        raise UsageError(f"{option}: {text!r} is not a size", "give bytes or a number with K, M or G, e.g. 500M")
+    return int(m.group(1)) * _SIZE_UNITS[unit]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,11 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser(
         "serve",
-        help="play the product's provider roles (Verification, Storage SCP) in the foreground",
+        help="play the product's provider roles (Verification, Storage, Q/R, Storage Commitment SCP) in the "
+             "foreground",
         description="Listen for associations as the product would: accept exactly the SCP SOP "
                     "classes and transfer syntaxes of the profile, reject all other presentation "
                     "contexts, honour its max PDU and association limit, and store received "
-                    "instances in --data. Stop with Ctrl-C or SIGTERM.",
+                    "instances in --data. Where the profile provides them, answer C-FIND, C-MOVE "
+                    "and C-GET from the store and Storage Commitment requests. With --config, only "
+                    "the site configuration's nodes may associate (for products whose statement says "
+                    "so); they are also the C-MOVE destinations and where commitment reports go. "
+                    "Stop with Ctrl-C or SIGTERM.",
     )
     sp.add_argument("--profile", required=True, help="profile id (see `vscanner profiles`) or a .toml path")
     sp.add_argument("--aet", help="local AE title (default: the profile's default AE title)")
@@ -168,6 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--port", type=int, help="port (default: the profile's default port)")
     sp.add_argument("--data", default="vscanner-data", type=Path,
                     help="store folder for received instances (default ./vscanner-data)")
+    sp.add_argument("--accept-any-calling-aet", action="store_true",
+                    help="accept associations from any calling AE title, even when the product accepts "
+                         "only configured nodes (the statements' 'answer any AET' switch)")
+    sp.add_argument("--store-quota", metavar="SIZE",
+                    help="answer C-STORE with the product's out-of-resources status once the stored "
+                         "instances would exceed SIZE (bytes, or with K/M/G)")
+    sp.add_argument("--min-free-space", metavar="SIZE",
+                    help="answer out of resources when less than SIZE would stay free on the store's disk")
     sp.set_defaults(func=cmd_serve)
 
     for module in COMMAND_MODULES:

@@ -299,6 +299,7 @@ class StorageSCP:
     status_out_of_resources: str = _f("A700", check="status")
     status_mismatch: str = _f("A900", check="status")
     status_unable_to_process: str = _f("C000", check="status")
+    abort_on_failure: bool = _f(False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -321,6 +322,10 @@ class QueryRetrieve:
     max_matches: int | None = _f(None)
     keys_scp: dict[str, tuple[str, ...]] | None = _f(None, check="keyword")
     keys_scu: dict[str, tuple[str, ...]] | None = _f(None, check="keyword")
+    status_unable_to_process: str = _f("C000", check="status")
+    question_mark_as_asterisk: bool = _f(False)
+    case_insensitive_names: bool = _f(False)
+    retrieves_per_association: int = _f(0)
 
 
 @dataclass(frozen=True, kw_only=True)

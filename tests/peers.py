@@ -26,6 +26,11 @@ PACKAGES = {
     "getscu": "dcmtk",
     "dcmdump": "dcmtk",
     "dciodvfy": "dicom3tools",
+    "wlmscpfs": "dcmtk",
+    "dcmqrscp": "dcmtk",
+    "dcmqridx": "dcmtk",
+    "dump2dcm": "dcmtk",
+    "Orthanc": "orthanc",
 }
 
 # DCMTK (and Orthanc) keep Nagle's algorithm on unless this is set: ~45 ms per message.

@@ -9,10 +9,11 @@ import signal
 import threading
 from pathlib import Path
 
+from ..config import SiteConfig
 from ..errors import NetworkError
 from ..profile import Profile
 from ..store import Store
-from .ae import acceptor_handlers, build_acceptor
+from .ae import build_acceptor, build_provider
 
 LOGGER = logging.getLogger(__name__)
 
@@ -28,6 +29,15 @@ class Server:
     ae_title : str, optional
         Defaults to the profile's default AE title.
     host, port : listening address; *port* defaults to the profile's default port.
+    site : SiteConfig, optional
+        The site configuration: its nodes are the known calling AE titles (for a profile
+        whose ``calling_ae_policy`` is ``"configured"``), the C-MOVE destinations and the
+        addresses storage commitment reports go to. Without one (or without a ``source``
+        file), calling AE titles are not checked.
+    accept_any_calling_ae : bool
+        The statements' "answer any AET" switch: accept every calling AE title.
+    store_quota, min_free_space : int, optional
+        Bytes; beyond the quota, or under the free space, C-STORE answers out of resources.
     """
 
     def __init__(
@@ -37,13 +47,24 @@ class Server:
         ae_title: str | None = None,
         host: str = "127.0.0.1",
         port: int | None = None,
+        *,
+        site: SiteConfig | None = None,
+        accept_any_calling_ae: bool = False,
+        store_quota: int | None = None,
+        min_free_space: int | None = None,
     ) -> None:
         self.profile = profile
         self.ae_title = ae_title or profile.identity.default_ae_title
         self.host = host
         self.port = profile.identity.default_port if port is None else port
         self.store = Store(data, duplicates=profile.storage_scp.duplicates)
-        self.ae = build_acceptor(profile, self.ae_title)
+        nodes = list((site.nodes or {}).values()) if site is not None and (site.source or site.nodes) else None
+        self.provider = build_provider(profile, self.store, self.ae_title, nodes=nodes,
+                                       accept_any_calling_ae=accept_any_calling_ae, store_quota=store_quota,
+                                       min_free_space=min_free_space)
+        self.ae = build_acceptor(profile, self.ae_title, self.provider.policy)
+        if self.provider.commitment is not None:
+            self.provider.commitment.ae = self.ae
         self._server = None
         self._stopped = threading.Event()
 
@@ -53,7 +74,7 @@ class Server:
             self._server = self.ae.start_server(
                 (self.host, self.port),
                 block=False,
-                evt_handlers=acceptor_handlers(self.profile, self.store, self.ae_title),
+                evt_handlers=self.provider.handlers(),
             )
         except OSError as exc:
             raise NetworkError(
@@ -72,10 +93,23 @@ class Server:
             self.profile.network.max_associations_accepted or "unlimited",
             self.store.root,
         )
+        LOGGER.info("association acceptance: %s", self.provider.policy.describe())
+        qr = self.provider.query_retrieve
+        if qr is not None:
+            q = self.profile.query_retrieve
+            LOGGER.info("query/retrieve SCP: %s; C-MOVE destinations: %s", ", ".join(q.scp_operations),
+                        ", ".join(str(n) for n in qr.nodes) or "none (no site configuration nodes)")
+        if self.provider.commitment is not None:
+            LOGGER.info("storage commitment SCP: reports on %s association",
+                        {"same": "the same", "new": "a new", "either": "the same or a new"}[
+                            self.profile.storage_commitment.report_association])
+            self.provider.commitment.start()
 
     def stop(self) -> None:
         """Stop listening, abort nothing in flight: active associations finish first."""
         if self._server is not None:
+            if self.provider.commitment is not None:
+                self.provider.commitment.stop()
             self._server.shutdown()
             self._server = None
             self.ae.shutdown()

@@ -1,21 +1,38 @@
 """Storage SCP: receive C-STORE, validate the minimal header, store durably, answer.
 
 Policy (what status for what) is a pure function of the profile and the request, in
-:func:`check_instance`; :func:`handle_store` does the I/O. Success is only returned after the
-store has the instance on disk and indexed ("durable before acknowledged").
+:func:`check_instance` and :func:`check_resources`; :func:`handle_store` does the I/O. Success
+is only returned after the store has the instance on disk and indexed ("durable before
+acknowledged"), whatever the profile's ``response_after`` says: a product that answers
+before it writes (``"receive"``) is emulated as answering right after the write, because an
+acknowledged instance must never be lost.
+
+Per profile: the failure statuses (``status_out_of_resources``, ``status_mismatch``,
+``status_unable_to_process``), the duplicate policy (``duplicates``, applied by the store; a
+kept or replaced duplicate is answered with success, a rejected one with
+``status_unable_to_process``) and whether the association is aborted after a failure
+(``abort_on_failure``). Out of resources is answered when the store's quota would be exceeded
+or the disk's free space would drop under the site's threshold (``vscanner serve
+--store-quota / --min-free-space``), or when the disk is really full.
 """
 
 from __future__ import annotations
 
-__all__ = ["StorageContext", "handle_store", "check_instance"]
+__all__ = ["StorageContext", "handle_store", "check_instance", "check_resources"]
 
 import logging
-from dataclasses import dataclass
+import shutil
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
 from pydicom.dataset import Dataset, FileMetaDataset
 
 from ..errors import StoreError
 from ..profile import Profile, is_valid_uid
 from ..store import Duplicate, Store, StoreFull, encode_file_meta, parse_header
+from .policy import AfterResponse
 
 LOGGER = logging.getLogger(__name__)
 
@@ -24,11 +41,32 @@ SUCCESS = 0x0000
 
 @dataclass
 class StorageContext:
-    """What the C-STORE handler needs: the profile, the store and the local AE title."""
+    """What the C-STORE handler needs: the profile, the store and the local AE title.
+
+    *quota* (bytes of stored instances) and *min_free_space* (bytes left on the store's
+    disk) are the site's out-of-resources thresholds; None = no limit. *after_response*
+    carries out ``abort_on_failure``.
+    """
 
     profile: Profile
     store: Store
     ae_title: str
+    quota: int | None = None
+    min_free_space: int | None = None
+    after_response: AfterResponse | None = None
+    aborting: "weakref.WeakSet[Any]" = field(default_factory=weakref.WeakSet)
+
+
+def check_resources(size: int, stored: int, free: int, quota: int | None, min_free_space: int | None) -> str | None:
+    """Why an instance of *size* bytes does not fit, or None.
+
+    *stored* is the bytes already in the store, *free* the free bytes of its disk.
+    """
+    if quota is not None and stored + size > quota:
+        return f"store quota of {quota} bytes reached ({stored} stored, {size} more received)"
+    if min_free_space is not None and free - size < min_free_space:
+        return f"less than {min_free_space} bytes would stay free on the store's disk ({free} free)"
+    return None
 
 
 def check_instance(profile: Profile, request_sop_class: str, request_sop_instance: str, ds: Dataset) -> tuple[int, str] | None:
@@ -53,6 +91,33 @@ def check_instance(profile: Profile, request_sop_class: str, request_sop_instanc
     if str(ds.get("SOPClassUID", request_sop_class)) != request_sop_class:
         return mismatch, "SOP Class UID in the data set differs from the C-STORE request"
     return None
+
+
+def abort_after_response(assoc) -> None:  # type: ignore[no-untyped-def]
+    """A-ABORT *assoc* right after the response being sent now, before any further request.
+
+    Called from ``evt.EVT_DIMSE_SENT``, which pynetdicom triggers just before it encodes and
+    queues the response. The association's reactor is told to pause once it has sent it
+    (pynetdicom's own ``_reactor_checkpoint``, the mechanism its ``send_*`` methods use), and
+    a thread aborts once the response has left: the peer sees the status the statement
+    gives, then the A-ABORT. A request pynetdicom had already read meanwhile is refused by
+    :func:`handle_store` without being stored (its answer never reaches the peer).
+    """
+    checkpoint = getattr(assoc, "_reactor_checkpoint", None)
+    if checkpoint is not None:
+        checkpoint.clear()
+    threading.Thread(target=_abort_when_sent, args=(assoc,), daemon=True, name="abort-after-failure").start()
+
+
+def _abort_when_sent(assoc, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and assoc.is_established:
+        if getattr(assoc, "_is_paused", True) and assoc.dul.to_provider_queue.empty():
+            break
+        time.sleep(0.002)
+    time.sleep(0.02)  # the DUL thread writes the last PDU to the socket
+    if assoc.is_established:
+        assoc.abort()
 
 
 def _status(code: int, comment: str = "") -> Dataset:
@@ -83,28 +148,53 @@ def handle_store(event, ctx: StorageContext) -> Dataset:  # type: ignore[no-unty
         meta.ImplementationVersionName = profile.media_implementation_version_name
     meta.SourceApplicationEntityTitle = calling
 
+    if event.assoc in ctx.aborting:
+        # a request read after the failure that aborts this association: not served
+        LOGGER.debug("C-STORE %s from %s ignored: the association is being aborted", sop_uid, calling)
+        return _status(int(policy.status_unable_to_process, 16), "association aborted")
+
+    def failure(code: int, comment: str) -> Dataset:
+        if policy.abort_on_failure and ctx.after_response is not None:
+            assoc = event.assoc
+            ctx.aborting.add(assoc)
+            LOGGER.warning("aborting the association with %s after the failure, as the statement says", calling)
+            ctx.after_response.schedule(assoc, req.MessageID, lambda: abort_after_response(assoc), inline=True)
+        return _status(code, comment)
+
     try:
         header = parse_header(encode_file_meta(meta) + raw, policy.required_attributes)
     except StoreError as exc:
         LOGGER.warning("C-STORE from %s refused: %s: %s", calling, sop_uid, exc.message)
-        return _status(int(policy.status_unable_to_process, 16), "data set cannot be parsed")
+        return failure(int(policy.status_unable_to_process, 16), "data set cannot be parsed")
 
     refused = check_instance(profile, sop_class, sop_uid, header)
     if refused:
         code, comment = refused
         LOGGER.warning("C-STORE from %s refused with 0x%04X: %s", calling, code, comment)
-        return _status(code, comment)
+        return failure(code, comment)
+
+    if ctx.quota is not None or ctx.min_free_space is not None:
+        try:
+            free = shutil.disk_usage(ctx.store.root).free
+        except OSError:
+            free = 0
+        short = check_resources(len(raw), ctx.store.total_size() if ctx.quota is not None else 0, free,
+                                ctx.quota, ctx.min_free_space)
+        if short and ctx.store.get(sop_uid) is None:
+            code = int(policy.status_out_of_resources, 16)
+            LOGGER.error("C-STORE %s from %s refused with 0x%04X: %s", sop_uid, calling, code, short)
+            return failure(code, "out of resources: " + short)
 
     try:
         result = ctx.store.add_encoded(raw, meta, source_ae=calling, header=header)
     except Duplicate as exc:
         LOGGER.warning("C-STORE from %s refused: %s", calling, exc.message)
-        return _status(int(policy.status_unable_to_process, 16), "duplicate SOP Instance UID")
+        return failure(int(policy.status_unable_to_process, 16), "duplicate SOP Instance UID")
     except StoreError as exc:
         full = isinstance(exc, StoreFull)
         code = int(policy.status_out_of_resources if full else policy.status_unable_to_process, 16)
         LOGGER.error("C-STORE from %s failed with 0x%04X: %s", calling, code, exc)
-        return _status(code, exc.message)
+        return failure(code, exc.message)
 
     LOGGER.info(
         "C-STORE %s %s from %s: %s (%d bytes, %s)",

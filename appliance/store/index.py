@@ -8,6 +8,7 @@ import os
 import sqlite3
 import threading
 import time
+import typing
 import uuid
 from dataclasses import dataclass
 from io import BytesIO
@@ -98,6 +99,23 @@ class InstanceRecord:
     path: Path
     size: int
     source_ae: str | None
+
+
+@dataclass(frozen=True)
+class HierarchyRow:
+    """One instance with the keys of its patient, study and series (see :meth:`Store.hierarchy`)."""
+
+    patient_id: str
+    issuer: str
+    study_uid: str
+    series_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    path: Path
+    size: int
+    modality: str | None
+    instance_number: int | None
 
 
 @dataclass(frozen=True)
@@ -375,6 +393,59 @@ class Store:
 
     def __iter__(self) -> Iterator[InstanceRecord]:
         return iter(self.instances())
+
+    # --- queries for the Query/Retrieve and Storage Commitment SCPs --------------------------
+
+    _HIERARCHY = (
+        "SELECT p.patient_id, p.issuer, s.study_uid, i.series_uid, i.sop_instance_uid, i.sop_class_uid, "
+        "i.transfer_syntax_uid, i.path, i.size, se.modality, i.instance_number "
+        "FROM instance i JOIN series se ON se.series_uid = i.series_uid "
+        "JOIN study s ON s.study_uid = se.study_uid JOIN patient p ON p.id = s.patient"
+    )
+
+    def hierarchy(
+        self,
+        patient_ids: typing.Sequence[str] | None = None,
+        study_uids: typing.Sequence[str] | None = None,
+        series_uids: typing.Sequence[str] | None = None,
+        sop_instance_uids: typing.Sequence[str] | None = None,
+    ) -> list[HierarchyRow]:
+        """Every instance with its patient, study and series keys, optionally narrowed.
+
+        Each argument, when given, keeps only rows whose key is one of its values (exact
+        matches, as a Q/R SCP's unique keys and UID lists need). Rows come ordered by patient,
+        study, series, instance number and SOP Instance UID.
+        """
+        clauses: list[str] = []
+        args: list[str] = []
+        for column, values in (
+            ("p.patient_id", patient_ids),
+            ("s.study_uid", study_uids),
+            ("i.series_uid", series_uids),
+            ("i.sop_instance_uid", sop_instance_uids),
+        ):
+            if values is None:
+                continue
+            values = list(dict.fromkeys(values))
+            if not values:
+                return []
+            clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+            args.extend(values)
+        sql = self._HIERARCHY
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY p.patient_id, p.issuer, s.study_uid, i.series_uid, i.instance_number, i.sop_instance_uid"
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [
+            HierarchyRow(pid, issuer, study, series, sop, cls, ts, self.root / path, size, modality, number)
+            for pid, issuer, study, series, sop, cls, ts, path, size, modality, number in rows
+        ]
+
+    def total_size(self) -> int:
+        """Bytes of all indexed instance files (for a store quota)."""
+        with self._lock:
+            return int(self._db.execute("SELECT COALESCE(SUM(size), 0) FROM instance").fetchone()[0])
 
 
 def encode_file_meta(file_meta: FileMetaDataset) -> bytes:

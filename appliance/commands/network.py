@@ -1,0 +1,445 @@
+"""``vscanner echo``, ``send``, ``queue`` and ``commit``: the scanner as a network client.
+
+Nodes are configured names or ``AET@host:port`` (:func:`appliance.config.resolve_node`). The
+local AE title, listening address, profile and data folder come from the site configuration
+(``--config``) unless given here.
+"""
+
+from __future__ import annotations
+
+__all__ = ["register"]
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Iterable, TextIO
+
+LOGGER = logging.getLogger(__name__)
+
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _site(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from ..config import load_site_config
+
+    return load_site_config(getattr(args, "config", None))
+
+
+def _profile(args: argparse.Namespace, site):  # type: ignore[no-untyped-def]
+    from ..profile import find_profile
+
+    return find_profile(getattr(args, "profile", None) or site.local.profile, getattr(args, "profile_dir", None) or [])
+
+
+def _ae_title(args: argparse.Namespace, site) -> str:  # type: ignore[no-untyped-def]
+    from ..errors import UsageError
+    from ..profile import ae_title_problem
+
+    aet = getattr(args, "aet", None) or site.local.ae_title
+    bad = ae_title_problem(aet)
+    if bad:
+        raise UsageError(f"--aet: {bad}", "give 1-16 ASCII characters, e.g. --aet VSCANNER")
+    return aet
+
+
+def _data(args: argparse.Namespace, site) -> Path:  # type: ignore[no-untyped-def]
+    return Path(getattr(args, "data", None) or site.local.data)
+
+
+def collect_instances(paths: Iterable[str]):  # type: ignore[no-untyped-def]
+    """DICOM files named on the command line; folders are searched recursively.
+
+    A named file that is not DICOM is bad input; inside folders, non-DICOM files and DICOMDIRs
+    are skipped. The same SOP Instance UID twice is sent once.
+    """
+    from ..errors import UsageError
+    from ..net.storage_scu import read_instance_header
+
+    found = []
+    seen: set[str] = set()
+    for text in paths:
+        p = Path(text)
+        if p.is_dir():
+            for f in sorted(x for x in p.rglob("*") if x.is_file()):
+                try:
+                    inst = read_instance_header(f)
+                except UsageError:
+                    LOGGER.debug("skipped %s: not a DICOM file", f)
+                    continue
+                if inst.sop_class_uid == MEDIA_STORAGE_DIRECTORY:
+                    continue
+                if inst.sop_instance_uid not in seen:
+                    seen.add(inst.sop_instance_uid)
+                    found.append(inst)
+        elif p.exists():
+            inst = read_instance_header(p)
+            if inst.sop_class_uid == MEDIA_STORAGE_DIRECTORY:
+                raise UsageError(f"{p} is a DICOMDIR, not an instance", "give the folder of the file-set instead")
+            if inst.sop_instance_uid not in seen:
+                seen.add(inst.sop_instance_uid)
+                found.append(inst)
+        else:
+            raise UsageError(f"{p}: no such file or folder", "give existing DICOM files or folders")
+    if not found:
+        raise UsageError("no DICOM instances found in " + ", ".join(map(str, paths)),
+                         "give DICOM Part 10 files or folders holding them")
+    return found
+
+
+class ProgressBar:
+    """A one-line progress bar on *stream* (a line every 10 % when it is not a terminal)."""
+
+    def __init__(self, stream: TextIO | None = None, width: int = 30, enabled: bool = True) -> None:
+        self.stream = stream = stream or sys.stderr
+        self.width = width
+        self.enabled = enabled
+        self.tty = stream.isatty()
+        self.bytes = 0
+        self.failed = 0
+        self.t0 = time.monotonic()
+        self._last_decile = -1
+        self._drawn = False
+
+    def __call__(self, event: object) -> None:
+        from ..jobs import events
+
+        if isinstance(event, events.InstanceSent):
+            self.bytes += event.size
+            self._draw(event.done, event.total)
+        elif isinstance(event, events.InstanceFailed):
+            if event.retry_at is None:
+                self.failed += 1
+            self._draw(event.done, event.total)
+        elif isinstance(event, events.CommitmentRequested) and event.status is None:
+            self.finish()
+            self._say(f"storage commitment: N-ACTION for {event.count} instance(s) to {event.destination}")
+        elif isinstance(event, events.CommitmentReported):
+            self._say(f"storage commitment report: {event.committed} committed, {event.failed} failed "
+                      f"({'same' if event.same_association else 'new'} association)")
+        elif isinstance(event, events.CommitmentFailed):
+            self._say(f"storage commitment: {event.error}" + (" (will retry)" if event.will_retry else ""))
+
+    def _say(self, text: str) -> None:
+        if self.enabled:
+            print(text, file=self.stream, flush=True)
+
+    def _draw(self, done: int, total: int) -> None:
+        if not self.enabled or total <= 0:
+            return
+        frac = min(1.0, done / total)
+        elapsed = max(time.monotonic() - self.t0, 1e-6)
+        fill = int(frac * self.width)
+        line = (f"[{'#' * fill}{'.' * (self.width - fill)}] {done}/{total} instances, "
+                f"{self.bytes / 1e6:.1f} MB, {self.bytes / 1e6 / elapsed:.1f} MB/s"
+                + (f", {self.failed} failed" if self.failed else ""))
+        if self.tty:
+            self.stream.write("\r" + line)
+            self.stream.flush()
+            self._drawn = True
+        else:
+            decile = int(frac * 10)
+            if decile != self._last_decile:
+                self._last_decile = decile
+                print(line, file=self.stream, flush=True)
+
+    def finish(self) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+
+def _quiet_codecs(args: argparse.Namespace) -> None:
+    """pylibjpeg-openjpeg logs every encoded tile at INFO; keep that for -v."""
+    if not getattr(args, "verbose", 0):
+        logging.getLogger("openjpeg").setLevel(logging.WARNING)
+
+
+def _install_stop(runner) -> dict:  # type: ignore[no-untyped-def]
+    previous = {}
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        LOGGER.warning("received %s: stopping after the instance being sent; the rest stays queued",
+                       signal.Signals(signum).name)
+        runner.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, _on_signal)
+        except ValueError:  # not the main thread
+            pass
+    return previous
+
+
+def _restore(previous: dict) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def _runner(args: argparse.Namespace, site, queue, on_event):  # type: ignore[no-untyped-def]
+    from ..jobs import QueueRunner
+
+    return QueueRunner(
+        queue,
+        on_event=on_event,
+        profile_dirs=getattr(args, "profile_dir", None) or [],
+        listen_host=site.local.host,
+        listen_port=getattr(args, "listen_port", None) or site.local.port,
+        commit_wait=getattr(args, "commit_timeout", None),
+        lock_timeout=getattr(args, "lock_timeout", 30.0),
+    )
+
+
+def _summary(queue, job_ids: list[int], out: TextIO | None = None) -> int:  # type: ignore[no-untyped-def]
+    out = out or sys.stdout
+    total = dict.fromkeys(("queued", "sending", "sent", "failed", "committed", "commit_failed"), 0)
+    for j in job_ids:
+        for state, n in queue.counts(j).items():
+            total[state] += n
+    parts = [f"{n} {s.replace('_', ' ')}" for s, n in total.items() if n]
+    print("result: " + (", ".join(parts) or "nothing to do"), file=out)
+    for j in job_ids:
+        for item in queue.items(j, states=("failed", "commit_failed", "queued")):
+            print(f"  {item.state:<13} {item.sop_instance_uid}  {item.path}: {item.last_error}", file=out)
+    bad = total["failed"] + total["commit_failed"] + total["queued"] + total["sending"]
+    return 1 if bad else 0
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def cmd_echo(args: argparse.Namespace) -> int:
+    from ..config import resolve_node
+    from ..net.verification import echo
+
+    site = _site(args)
+    node = resolve_node(args.node, site)
+    result = echo(_profile(args, site), node, _ae_title(args, site))
+    print(f"C-ECHO {node}: status 0x{result.status:04X} in {result.elapsed * 1000:.0f} ms")
+    return 0 if result.ok else 1
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from ..config import resolve_node
+    from ..errors import UsageError
+    from ..jobs import JobQueue
+
+    site = _site(args)
+    node = resolve_node(args.to, site)
+    profile = _profile(args, site)
+    ae_title = _ae_title(args, site)
+    _quiet_codecs(args)
+    instances = collect_instances(args.paths)
+    sc = profile.storage_commitment
+    if args.commit and not sc.scu:
+        raise UsageError(f"{profile.id} is not a storage commitment SCU (its statement)",
+                         "send without --commit, or use a profile whose product requests commitment")
+    if args.commit_delay is not None:
+        delay = args.commit_delay
+    else:
+        delay = (sc.delay or 0.0) if sc.timing == "delayed" else 0.0
+    retries = profile.storage_scu.retries if args.retries is None else args.retries
+    interval = args.retry_interval if args.retry_interval is not None else profile.storage_scu.retry_interval
+    with JobQueue(_data(args, site)) as queue:
+        result = queue.enqueue(instances, node, profile=profile.source or profile.id, calling_ae=ae_title,
+                               retries=retries, retry_interval=interval, commit=args.commit, commit_delay=delay,
+                               resend=args.resend)
+        print(f"job {result.job_id}: {result.queued} instance(s) queued for {node}"
+              + (f", {len(result.skipped)} skipped (already queued or sent there; --resend sends them again)"
+                 if result.skipped else ""), file=sys.stderr)
+        if args.commit and delay:
+            print(f"storage commitment will be requested {delay:g} s after the send ({profile.id}: "
+                  f"timing {sc.timing}); --commit-delay 0 asks at once", file=sys.stderr)
+        if args.queue_only:
+            return 0
+        bar = ProgressBar(enabled=not args.quiet)
+        with _runner(args, site, queue, bar) as runner:
+            previous = _install_stop(runner)
+            try:
+                runner.run([result.job_id])
+            finally:
+                _restore(previous)
+                bar.finish()
+        return _summary(queue, [result.job_id])
+
+
+def cmd_commit(args: argparse.Namespace) -> int:
+    from ..config import resolve_node
+    from ..errors import UsageError
+    from ..jobs import JobQueue
+
+    site = _site(args)
+    with JobQueue(_data(args, site)) as queue:
+        bar = ProgressBar(enabled=not args.quiet)
+        if args.job is not None:
+            job = queue.job(args.job)
+            if job is None:
+                raise UsageError(f"no job {args.job} in {queue.path}", "see `vscanner queue list`")
+            if args.to and str(resolve_node(args.to, site)) != job.destination:
+                raise UsageError(f"job {job.id} was sent to {job.destination}, not {args.to}",
+                                 "leave out --to or give the job's destination")
+            queue.set_commit_due(job.id)
+            with _runner(args, site, queue, bar) as runner:
+                runner.run([job.id])
+            return _summary(queue, [job.id])
+        if not args.to or not args.paths:
+            raise UsageError("give --job N, or --to NODE and the files to commit",
+                             "e.g. vscanner commit --to pacs ./exam")
+        node = resolve_node(args.to, site)
+        profile = _profile(args, site)
+        instances = collect_instances(args.paths)
+        with _runner(args, site, queue, bar) as runner:
+            queue.acquire_runner_lock(getattr(args, "lock_timeout", 30.0))
+            try:
+                result = runner.commit_instances(profile, node, _ae_title(args, site), instances)
+            finally:
+                queue.release_runner_lock()
+        committed = {r.sop_instance_uid for rep in result.reports for r in rep.committed}
+        failed = {r.sop_instance_uid: reason for rep in result.reports for r, reason in rep.failed}
+        for inst in instances:
+            uid = inst.sop_instance_uid
+            state = "committed" if uid in committed else (
+                f"failed 0x{failed[uid]:04X}" if uid in failed else "no answer")
+            print(f"  {state:<16} {uid}  {inst.path}")
+        print(f"result: {len(committed)} committed, {len(instances) - len(committed)} not committed"
+              + (f" ({result.error})" if result.error else ""))
+        return 0 if len(committed) == len(instances) else 1
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    from ..jobs import JobQueue
+
+    site = _site(args)
+    _quiet_codecs(args)
+    action = args.action or "list"
+    with JobQueue(_data(args, site)) as queue:
+        if action == "list":
+            jobs = [j for j in queue.jobs() if args.job is None or j.id == args.job]
+            if not jobs:
+                print(f"queue {queue.path}: empty")
+                return 0
+            for j in jobs:
+                counts = queue.counts(j.id)
+                text = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no items"
+                commit = f", commitment {j.commit_state}" if j.commit_wanted else ""
+                print(f"job {j.id}  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(j.created_at))}  "
+                      f"{j.calling_ae} -> {j.destination}  {Path(j.profile).stem}: {text}{commit}")
+                if args.items or args.state:
+                    for item in queue.items(j.id, states=[args.state] if args.state else None):
+                        err = f"  {item.last_error}" if item.last_error else ""
+                        print(f"  {item.id:>6} {item.state:<13} attempts {item.attempts}  {item.sop_instance_uid}  "
+                              f"{item.path}{err}")
+            return 0
+        if action == "retry":
+            states = ("failed", "commit_failed") if args.commit else ("failed",)
+            n = queue.retry(args.job, states)
+            print(f"{n} item(s) queued again" + ("; run `vscanner queue run` to send them" if n else ""))
+            return 0
+        if action == "purge":
+            states = ("queued", "sent", "committed", "failed", "commit_failed") if args.all else (
+                [args.state] if args.state else ("sent", "committed", "failed", "commit_failed"))
+            n = queue.purge(states, args.job)
+            print(f"{n} item(s) removed from {queue.path}")
+            return 0
+        # run
+        bar = ProgressBar(enabled=not args.quiet)
+        with _runner(args, site, queue, bar) as runner:
+            previous = _install_stop(runner)
+            try:
+                runner.run(None if args.job is None else [args.job], wait=not args.no_wait)
+            finally:
+                _restore(previous)
+                bar.finish()
+        ids = [j.id for j in queue.jobs()] if args.job is None else [args.job]
+        return _summary(queue, ids)
+
+
+# --- argparse ----------------------------------------------------------------------------------
+
+
+def _common(p: argparse.ArgumentParser, *, node: bool = False, data: bool = True) -> None:
+    p.add_argument("--profile", help="profile id or .toml path (default: the site configuration's)")
+    p.add_argument("--aet", help="our (calling) AE title (default: the site configuration's, VSCANNER)")
+    if data:
+        p.add_argument("--data", type=Path, help="data folder holding the job queue (default: the site configuration's)")
+
+
+def _commit_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--listen-port", type=int, metavar="PORT",
+                   help="port for storage commitment reports on a new association (default: the site "
+                        "configuration's local port); the archive must know this AE title at this port")
+    p.add_argument("--commit-timeout", type=float, metavar="S",
+                   help="how long to wait for the N-EVENT-REPORT (default: the profile's report_timeout)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output on stderr")
+
+
+def register(subparsers) -> None:  # type: ignore[no-untyped-def]
+    sp = subparsers.add_parser("echo", help="C-ECHO a node (Verification SCU)",
+                               description="Send a C-ECHO to NODE with the product's Verification context. "
+                                           "Exit 0 when it answers success.")
+    sp.add_argument("node", metavar="NODE", help="configured node name or AET@host:port")
+    _common(sp, data=False)
+    sp.set_defaults(func=cmd_echo)
+
+    sp = subparsers.add_parser(
+        "send", help="send DICOM files to a node through the durable queue (Storage SCU)",
+        description="Queue the instances (folders are searched recursively) for NODE in the job queue "
+                    "of the data folder, then send them as the product does: its presentation contexts, "
+                    "transcoding when the archive accepted another transfer syntax, its reaction to "
+                    "failures. With --commit, ask the archive for storage commitment with the product's "
+                    "timing. Exit 0 when all were sent (and committed), 1 when any failed, 2 bad input.",
+        epilog="example: vscanner send ./exam --to STORESCP@127.0.0.1:11112 --profile syngo-ct-va50a",
+    )
+    sp.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files or folders")
+    sp.add_argument("--to", required=True, metavar="NODE", help="configured node name or AET@host:port")
+    _common(sp)
+    sp.add_argument("--commit", action="store_true", help="request storage commitment after the send")
+    sp.add_argument("--commit-delay", type=float, metavar="S",
+                    help="seconds between the send and the N-ACTION (default: the profile's timing)")
+    _commit_options(sp)
+    sp.add_argument("--retries", type=int, metavar="N",
+                    help="automatic retries of failed instances (default: the profile's storage_scu.retries)")
+    sp.add_argument("--retry-interval", type=float, metavar="S",
+                    help="first retry delay, doubled each time (default: the profile's, else 10 s)")
+    sp.add_argument("--resend", action="store_true",
+                    help="send instances again that were already sent to this node")
+    sp.add_argument("--queue-only", action="store_true", help="only queue them; `vscanner queue run` sends")
+    sp.set_defaults(func=cmd_send)
+
+    sp = subparsers.add_parser(
+        "queue", help="the job queue: list, retry, purge, run",
+        description="Work with the durable send queue in the data folder (jobs.sqlite). "
+                    "list: jobs and their instances' states; retry: queue failed instances again "
+                    "(--commit: ask commitment again for commit-failed ones); purge: remove finished "
+                    "items; run: send what is queued (e.g. after a restart).",
+    )
+    sp.add_argument("action", nargs="?", choices=("list", "retry", "purge", "run"), default="list")
+    sp.add_argument("--job", type=int, metavar="N", help="only this job")
+    sp.add_argument("--state", choices=("queued", "sending", "sent", "failed", "committed", "commit_failed"),
+                    help="list: show items in this state; purge: remove only these")
+    sp.add_argument("--items", action="store_true", help="list: show every item")
+    sp.add_argument("--commit", action="store_true", help="retry: also commit-failed items")
+    sp.add_argument("--all", action="store_true", help="purge: everything except items being sent")
+    sp.add_argument("--no-wait", action="store_true", help="run: do not wait for retries or delayed commitments")
+    sp.add_argument("--data", type=Path, help="data folder (default: the site configuration's)")
+    _commit_options(sp)
+    sp.set_defaults(func=cmd_queue)
+
+    sp = subparsers.add_parser(
+        "commit", help="request storage commitment now (for a job, or for files)",
+        description="Ask NODE to commit instances (Storage Commitment SCU): the sent instances of a "
+                    "job (--job N), or the DICOM files given. Waits for the report on the same or a new "
+                    "association as the product does. Exit 0 when all were committed.",
+    )
+    sp.add_argument("paths", nargs="*", metavar="PATH")
+    sp.add_argument("--to", metavar="NODE", help="configured node name or AET@host:port")
+    sp.add_argument("--job", type=int, metavar="N", help="commit this job's sent instances")
+    _common(sp)
+    _commit_options(sp)
+    sp.set_defaults(func=cmd_commit)

@@ -1,0 +1,429 @@
+"""Storage SCU: send instances to an archive as the product's statement says.
+
+Policy, pure and tested without sockets:
+
+- :func:`plan_contexts` - the presentation contexts to propose: for each SOP class being sent
+  (and only those), one context per transfer syntax of the profile's list for that class, in
+  the statement's order, so that the archive can accept several and the sender chooses per
+  instance (as the Siemens statements describe: "the Storage SCU will choose ... among those
+  accepted by the SCP"). At most 128 contexts per association (PS3.8: context ids 1..255,
+  odd); more classes are split over several associations.
+- :func:`choose_transfer_syntax` - per instance: its own transfer syntax when the archive
+  accepted it (nothing is converted, the file is streamed as it is); else the first accepted
+  syntax, in the profile's order, that vscanner can produce without loss: another
+  uncompressed little-endian syntax, or a lossless compression whose pydicom encoder plugin
+  is installed (RLE, JPEG 2000 lossless, JPEG-LS lossless). Instances stored lossy are never
+  converted (the statements' rule); vscanner never makes a lossy copy on its own, and does not
+  convert to or from Explicit VR Big Endian.
+- :func:`classify_status` - success, warning or failure of a C-STORE response (PS3.7 C, PS3.4 B.2.3).
+
+I/O: :class:`StorageSession` holds one association and sends instance files one after another,
+logging one INFO line per association and per instance. Transcoding goes through pydicom
+(``Dataset.decompress`` / ``Dataset.compress`` with the installed plugins) and keeps the SOP
+Instance UID (pydicom would mint a new one by default). The reaction to a failure (continue
+or stop, ``profile.storage_scu.on_failure``) is the caller's (appliance.jobs.runner), because it
+decides about the rest of the job.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "InstanceFile",
+    "StoreOutcome",
+    "StorageSession",
+    "plan_contexts",
+    "choose_transfer_syntax",
+    "classify_status",
+    "transcode",
+    "read_instance_header",
+    "can_encode",
+    "can_decode",
+    "MAX_CONTEXTS",
+]
+
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Literal, Sequence
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+from pynetdicom import _config as pynetdicom_config
+from pynetdicom.association import Association
+
+from ..config import Node
+from ..errors import UsageError
+from ..profile import Profile, SOPClass
+from .requestor import Context, open_association, status_text
+
+LOGGER = logging.getLogger(__name__)
+
+# PS3.8 9.3.2.2: presentation context ids are odd numbers 1..255.
+MAX_CONTEXTS = 128
+
+UNCOMPRESSED_LE = (ImplicitVRLittleEndian, ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian)
+UNCOMPRESSED = UNCOMPRESSED_LE + (ExplicitVRBigEndian,)
+
+# Encapsulated syntaxes whose pixel data is always reversible (PS3.5 8.2, A.4).
+LOSSLESS_COMPRESSED = frozenset(
+    {
+        "1.2.840.10008.1.2.5",  # RLE Lossless
+        "1.2.840.10008.1.2.4.57",  # JPEG Lossless, Non-Hierarchical (Process 14)
+        "1.2.840.10008.1.2.4.70",  # JPEG Lossless SV1
+        "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+        "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless Only
+        "1.2.840.10008.1.2.4.92",  # JPEG 2000 Part 2 Multi-component Lossless Only
+        "1.2.840.10008.1.2.4.201",  # HTJ2K Lossless
+        "1.2.840.10008.1.2.4.202",  # HTJ2K Lossless RPCL
+    }
+)
+
+Category = Literal["success", "warning", "failure"]
+
+
+# --- policy ------------------------------------------------------------------------------------
+
+
+def classify_status(code: int) -> Category:
+    """Success, warning or failure for a C-STORE response status (PS3.7 C, PS3.4 B.2.3)."""
+    if code == 0x0000:
+        return "success"
+    if code in (0x0001, 0x0107, 0x0116) or 0xB000 <= code <= 0xBFFF:
+        return "warning"
+    return "failure"
+
+
+def is_lossy(ts: str) -> bool:
+    """True for encapsulated syntaxes that may hold lossy pixel data."""
+    uid = UID(ts)
+    return uid.is_encapsulated and ts not in LOSSLESS_COMPRESSED
+
+
+def can_encode(ts: str) -> bool:
+    """True if pydicom has an available (plugin installed) encoder for *ts*."""
+    from pydicom.pixels import get_encoder
+
+    try:
+        return bool(get_encoder(ts).is_available)
+    except (NotImplementedError, ValueError):
+        return False
+
+
+def can_decode(ts: str) -> bool:
+    """True if pydicom has an available decoder for the encapsulated syntax *ts*."""
+    from pydicom.pixels import get_decoder
+
+    try:
+        return bool(get_decoder(ts).is_available)
+    except (NotImplementedError, ValueError):
+        return False
+
+
+def storage_class(profile: Profile, sop_class_uid: str) -> SOPClass | None:
+    """The profile's storage SCU row for *sop_class_uid*, or None when the product does not send it."""
+    for c in profile.classes(service="storage", role="scu"):
+        if c.uid == sop_class_uid:
+            return c
+    return None
+
+
+def plan_contexts(profile: Profile, sop_class_uids: Sequence[str], limit: int = MAX_CONTEXTS) -> list[list[Context]]:
+    """Presentation contexts to propose, split into associations of at most *limit* contexts.
+
+    Classes keep their first-seen order; each class gets one context per transfer syntax of
+    the profile's list for it (``Profile.scu_transfer_syntaxes``), in that order. Classes the
+    profile does not send are left out (the caller fails those instances).
+    """
+    batches: list[list[Context]] = []
+    current: list[Context] = []
+    seen: set[str] = set()
+    for uid in sop_class_uids:
+        if uid in seen:
+            continue
+        seen.add(uid)
+        row = storage_class(profile, uid)
+        if row is None:
+            continue
+        syntaxes = list(dict.fromkeys(profile.scu_transfer_syntaxes(row)))[:limit]
+        if not syntaxes:
+            continue
+        if len(current) + len(syntaxes) > limit:
+            batches.append(current)
+            current = []
+        current.extend(Context(uid, (ts,)) for ts in syntaxes)
+    if current:
+        batches.append(current)
+    return batches
+
+
+@dataclass(frozen=True)
+class Choice:
+    transfer_syntax: str
+    convert: bool
+
+
+def choose_transfer_syntax(
+    source_ts: str,
+    accepted: Sequence[str],
+    *,
+    encodable=can_encode,  # type: ignore[no-untyped-def]
+    decodable=can_decode,  # type: ignore[no-untyped-def]
+) -> Choice | None:
+    """The transfer syntax to send an instance in, or None when none of *accepted* will do.
+
+    *accepted* are the syntaxes the archive accepted for the instance's class, in the
+    profile's (proposal) order. See the module docstring for the rules.
+    """
+    if source_ts in accepted:
+        return Choice(source_ts, False)
+    if is_lossy(source_ts) or source_ts == ExplicitVRBigEndian:
+        return None
+    source_is_pixels = source_ts in UNCOMPRESSED_LE or decodable(source_ts)
+    if not source_is_pixels:
+        return None
+    for ts in accepted:
+        if ts in UNCOMPRESSED_LE:
+            return Choice(ts, True)
+        if ts in LOSSLESS_COMPRESSED and encodable(ts):
+            return Choice(ts, True)
+    return None
+
+
+# --- instances ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstanceFile:
+    """A Part 10 file to send: where it is and what it is (read from its header)."""
+
+    path: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax_uid: str
+    size: int
+
+
+def read_instance_header(path: str | Path) -> InstanceFile:
+    """Read the identifying UIDs of a DICOM Part 10 file (pixel data is not read).
+
+    Raises
+    ------
+    UsageError
+        The file is missing, unreadable or not a DICOM Part 10 file with SOP Class/Instance UIDs.
+    """
+    path = Path(path)
+    try:
+        ds = dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"])
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file", "give existing files or folders") from None
+    except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
+        raise UsageError(f"{path}: not a DICOM Part 10 file ({exc})", "give DICOM files (with the 'DICM' preamble)") from None
+    meta = ds.file_meta
+    ts = meta.get("TransferSyntaxUID")
+    sop_class = meta.get("MediaStorageSOPClassUID") or ds.get("SOPClassUID")
+    sop_uid = meta.get("MediaStorageSOPInstanceUID") or ds.get("SOPInstanceUID")
+    if not ts or not sop_class or not sop_uid:
+        raise UsageError(
+            f"{path}: DICOM file without Transfer Syntax, SOP Class or SOP Instance UID",
+            "write the file with its File Meta Information (pydicom: enforce_file_format=True)",
+        )
+    return InstanceFile(path.resolve(), str(sop_class), str(sop_uid), str(ts), path.stat().st_size)
+
+
+def transcode(ds: Dataset, target_ts: str) -> Dataset:
+    """Re-encode *ds* (in place) in *target_ts*, keeping its SOP Instance UID.
+
+    Compressed sources are decompressed first; compressed targets are encoded through
+    pydicom's encoder plugins. Raises pydicom's errors when a codec fails.
+    """
+    target = UID(target_ts)
+    source = UID(ds.file_meta.TransferSyntaxUID)
+    if source == target:
+        return ds
+    if source.is_encapsulated:
+        ds.decompress(generate_instance_uid=False)
+    if target.is_encapsulated:
+        ds.compress(target, generate_instance_uid=False)
+    else:
+        ds.file_meta.TransferSyntaxUID = target
+    ds.set_original_encoding(target.is_implicit_VR, target.is_little_endian, ds.original_character_set)
+    return ds
+
+
+# --- sending -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    """What happened to one instance."""
+
+    instance: InstanceFile
+    category: Category
+    status: int | None  # DIMSE status; None when nothing was sent or no response came
+    transfer_syntax: str | None  # what it was sent in
+    converted: bool
+    error: str  # "" on success
+    connection_lost: bool = False  # the association is gone (abort, time-out): nothing more can be sent on it
+    elapsed: float = 0.0
+
+
+_chunked_lock = threading.Lock()
+_chunked_users = 0
+_chunked_previous = False
+
+
+@contextmanager
+def _chunked_send() -> Iterator[None]:
+    """Stream files without decoding while our sends run.
+
+    pynetdicom reads ``_config.STORE_SEND_CHUNKED_DATASET`` when ``send_c_store`` is given a
+    path (Datasets are unaffected); it is set only while a path is being sent by this module
+    and restored when the last such send ends.
+    """
+    global _chunked_users, _chunked_previous
+    with _chunked_lock:
+        if _chunked_users == 0:
+            _chunked_previous = pynetdicom_config.STORE_SEND_CHUNKED_DATASET
+            pynetdicom_config.STORE_SEND_CHUNKED_DATASET = True
+        _chunked_users += 1
+    try:
+        yield
+    finally:
+        with _chunked_lock:
+            _chunked_users -= 1
+            if _chunked_users == 0:
+                pynetdicom_config.STORE_SEND_CHUNKED_DATASET = _chunked_previous
+
+
+class StorageSession:
+    """One association to an archive, proposing *contexts*; send instances with :meth:`send`.
+
+    Use :meth:`open` (a context manager). The association is released at the end, or aborted
+    by :meth:`abort` (the products that stop a job after a failure abort it).
+    """
+
+    def __init__(self, profile: Profile, node: Node, assoc: Association, ae_title: str) -> None:
+        self.profile = profile
+        self.node = node
+        self.assoc = assoc
+        self.ae_title = ae_title
+        self.message_id = 0
+        # sop class -> accepted transfer syntaxes in proposal (context id) order
+        self.accepted: dict[str, list[str]] = {}
+        for cx in sorted(assoc.accepted_contexts, key=lambda c: c.context_id):
+            if cx.as_scu is False:
+                continue
+            self.accepted.setdefault(str(cx.abstract_syntax), []).append(str(cx.transfer_syntax[0]))
+
+    @classmethod
+    @contextmanager
+    def open(cls, profile: Profile, node: Node, ae_title: str, contexts: Sequence[Context]) -> Iterator["StorageSession"]:
+        """Associate with *node*; raises NetworkError when that fails (see requestor.open_association)."""
+        dimse = profile.network.timeouts.dimse
+        with open_association(profile, node, ae_title, contexts, purpose="C-STORE",
+                              dimse_timeout=None if dimse == 0 else (dimse or 30.0)) as assoc:
+            session = cls(profile, node, assoc, ae_title)
+            LOGGER.info(
+                "association %s -> %s for C-STORE: %d of %d presentation contexts accepted (%d classes), peer max PDU %s",
+                ae_title, node, len(assoc.accepted_contexts), len(contexts),
+                len(session.accepted), assoc.acceptor.maximum_length,
+            )
+            yield session
+
+    @property
+    def is_established(self) -> bool:
+        return bool(self.assoc.is_established)
+
+    def abort(self) -> None:
+        if self.assoc.is_established:
+            self.assoc.abort()
+            LOGGER.info("association %s -> %s aborted", self.ae_title, self.node)
+
+    def _next_id(self) -> int:
+        self.message_id = self.message_id % 65535 + 1
+        return self.message_id
+
+    def send(self, inst: InstanceFile) -> StoreOutcome:
+        """Send one instance; never raises for DICOM or codec problems (they are outcomes)."""
+        t0 = time.perf_counter()
+
+        def outcome(category: Category, status: int | None, ts: str | None, converted: bool, error: str,
+                    lost: bool = False) -> StoreOutcome:
+            out = StoreOutcome(inst, category, status, ts, converted, error, lost, time.perf_counter() - t0)
+            _log_outcome(out, self.node)
+            return out
+
+        if not self.assoc.is_established:
+            return outcome("failure", None, None, False, "association no longer established", True)
+        if storage_class(self.profile, inst.sop_class_uid) is None:
+            return outcome("failure", None, None, False,
+                           f"{self.profile.id} does not send {_name(inst.sop_class_uid)} "
+                           f"({inst.sop_class_uid}): not a storage SCU class of its statement")
+        accepted = self.accepted.get(inst.sop_class_uid, [])
+        if not accepted:
+            return outcome("failure", None, None, False,
+                           f"{self.node} accepted no presentation context for {_name(inst.sop_class_uid)}")
+        choice = choose_transfer_syntax(inst.transfer_syntax_uid, accepted)
+        if choice is None:
+            return outcome("failure", None, None, False,
+                           f"cannot send {_name(inst.transfer_syntax_uid)} data: {self.node} accepted only "
+                           + ", ".join(_name(t) for t in accepted)
+                           + (" (lossy data is never converted)" if is_lossy(inst.transfer_syntax_uid) else
+                              " and no lossless encoder for those is installed"))
+        if not inst.path.exists():
+            return outcome("failure", None, None, False, f"{inst.path} no longer exists")
+        try:
+            if choice.convert:
+                ds = dcmread(inst.path)
+                if str(ds.SOPInstanceUID) != inst.sop_instance_uid:
+                    return outcome("failure", None, None, False,
+                                   f"{inst.path} now holds another instance ({ds.SOPInstanceUID})")
+                try:
+                    transcode(ds, choice.transfer_syntax)
+                except Exception as exc:  # codec plugins raise many kinds
+                    return outcome("failure", None, choice.transfer_syntax, True,
+                                   f"cannot convert to {_name(choice.transfer_syntax)}: {exc}")
+                rsp = self.assoc.send_c_store(ds, msg_id=self._next_id())
+            else:
+                with _chunked_send():
+                    rsp = self.assoc.send_c_store(inst.path, msg_id=self._next_id())
+        except (ValueError, AttributeError) as exc:  # no matching context, unencodable data
+            return outcome("failure", None, choice.transfer_syntax, choice.convert, f"not sent: {exc}")
+        except OSError as exc:
+            return outcome("failure", None, choice.transfer_syntax, choice.convert, f"cannot read {inst.path}: {exc}")
+        if "Status" not in rsp:
+            # pynetdicom aborts the association when no (valid) response came
+            return outcome("failure", None, choice.transfer_syntax, choice.convert,
+                           "no C-STORE response (association aborted or DIMSE time-out)", True)
+        code = int(rsp.Status)
+        category = classify_status(code)
+        error = "" if category == "success" else status_text(rsp)
+        return outcome(category, code, choice.transfer_syntax, choice.convert, error)
+
+
+def _name(uid: str) -> str:
+    return UID(uid).name
+
+
+def _log_outcome(out: StoreOutcome, node: Node) -> None:
+    inst = out.instance
+    how = _name(out.transfer_syntax) if out.transfer_syntax else "-"
+    if out.converted and out.transfer_syntax:
+        how += f" (converted from {_name(inst.transfer_syntax_uid)})"
+    status = f"0x{out.status:04X}" if out.status is not None else "-"
+    level = logging.INFO if out.category != "failure" else logging.WARNING
+    LOGGER.log(level, "C-STORE %s %s %s to %s: %s, %s, %d bytes, %.0f ms%s", out.category, status,
+               inst.sop_instance_uid, node, _name(inst.sop_class_uid), how, inst.size,
+               out.elapsed * 1000, f": {out.error}" if out.error else "")
+

@@ -1,0 +1,189 @@
+"""Real archives for the storage / commitment / queue tests: DCMTK storescp and Orthanc.
+
+Each peer listens on a free port (storescp and Orthanc cannot bind 127.0.0.1 only: they
+listen on 0.0.0.0; tests talk to them on 127.0.0.1), is waited for with a bounded loop,
+stopped at teardown by its PID, and keeps its log, which the fixtures print when a test fails.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from pydicom import dcmread
+
+from .peers import PEER_ENV, free_port, require, wait_for_port
+
+# A storescp association profile accepting one transfer syntax per storage class (and
+# Verification uncompressed): storescp then refuses every other syntax, so the sender must convert.
+STORESCP_CFG = """\
+[[TransferSyntaxes]]
+[Uncompressed]
+TransferSyntax1 = LittleEndianImplicit
+[OnlyOne]
+TransferSyntax1 = {name}
+[[PresentationContexts]]
+[OnlyOneContexts]
+PresentationContext1 = VerificationSOPClass\\Uncompressed
+PresentationContext2 = MRImageStorage\\OnlyOne
+PresentationContext3 = CTImageStorage\\OnlyOne
+[[Profiles]]
+[OnlyOne]
+PresentationContexts = OnlyOneContexts
+"""
+
+# DCMTK names of transfer syntaxes (dcmtk/dcmdata/dcxfer.cc)
+DCMTK_TS_NAMES = {
+    "1.2.840.10008.1.2.5": "RLELossless",
+    "1.2.840.10008.1.2.4.90": "JPEG2000LosslessOnly",
+    "1.2.840.10008.1.2.4.80": "JPEGLSLossless",
+    "1.2.840.10008.1.2": "LittleEndianImplicit",
+}
+
+
+class Storescp:
+    """DCMTK storescp writing every received instance to its own file (``+uf``: a second copy
+    of the same instance gets a second file, so duplicates can be counted)."""
+
+    def __init__(self, folder: Path, *, only_ts: str | None = None, extra: list[str] | None = None,
+                 aet: str = "STORESCP") -> None:
+        binary = require("storescp")
+        self.folder = folder
+        self.out = folder / "received"
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.aet = aet
+        self.port = free_port()
+        self.log_path = folder / "storescp.log"
+        cmd = [binary, "-v", "-aet", aet, "-od", str(self.out), "+uf", "-pdu", "131072"]
+        if only_ts:
+            cfg = folder / "storescp-only-one.cfg"
+            cfg.write_text(STORESCP_CFG.format(name=DCMTK_TS_NAMES[only_ts]))
+            cmd += ["-xf", str(cfg), "OnlyOne"]
+        cmd += [*(extra or []), str(self.port)]
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=PEER_ENV)
+        try:
+            wait_for_port(self.port, self.proc, timeout=20)
+        except Exception:
+            self.stop()
+            raise RuntimeError(f"storescp did not start:\n{self.log()}")
+
+    @property
+    def node(self) -> str:
+        return f"{self.aet}@127.0.0.1:{self.port}"
+
+    def files(self) -> list[Path]:
+        return sorted(p for p in self.out.iterdir() if p.is_file())
+
+    def received_uids(self) -> list[str]:
+        """SOP Instance UIDs of every received file (a duplicate appears twice)."""
+        return [str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in self.files()]
+
+    def log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if not self._log.closed:
+            self._log.close()
+
+
+class Orthanc:
+    """Orthanc 1.10 as archive and Storage Commitment SCP (recipe: shared/docs/peers.md).
+
+    The scanner is declared as modality ``vscanner`` (*scanner_aet* at 127.0.0.1:*scanner_port*)
+    so that Orthanc sends N-EVENT-REPORTs there on a new association.
+    """
+
+    def __init__(self, folder: Path, scanner_aet: str, scanner_port: int, aet: str = "ORTHANC") -> None:
+        binary = require("Orthanc")
+        self.folder = folder
+        self.aet = aet
+        self.port = free_port()
+        self.http_port = free_port()
+        db = folder / "orthanc-db"
+        db.mkdir(parents=True, exist_ok=True)
+        config = {
+            "Name": "vscanner-test-pacs",
+            "StorageDirectory": str(db),
+            "IndexDirectory": str(db),
+            "DicomAet": aet,
+            "DicomPort": self.port,
+            "HttpPort": self.http_port,
+            "HttpServerEnabled": True,
+            "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False,
+            "DicomCheckCalledAet": False,
+            "DicomAlwaysAllowEcho": True,
+            "DicomAlwaysAllowStore": True,
+            "MaximumPduLength": 131072,
+            "DicomModalities": {
+                "vscanner": {"AET": scanner_aet, "Host": "127.0.0.1", "Port": scanner_port,
+                             "AllowStorageCommitment": True},
+            },
+            "Plugins": [],
+            "SaveJobs": False,
+            "DeidentifyLogs": False,
+        }
+        self.config_path = folder / "orthanc.json"
+        self.config_path.write_text(json.dumps(config, indent=2))
+        self.log_path = folder / "orthanc.log"
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([binary, "--verbose", str(self.config_path)], stdout=self._log,
+                                     stderr=subprocess.STDOUT, env=PEER_ENV, cwd=folder)
+        try:
+            wait_for_port(self.port, self.proc, timeout=30)
+            self._wait_http(30)
+        except Exception:
+            self.stop()
+            raise RuntimeError(f"Orthanc did not start:\n{self.log()}")
+
+    @property
+    def node(self) -> str:
+        return f"{self.aet}@127.0.0.1:{self.port}"
+
+    def _wait_http(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.get("/system")
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError("Orthanc's REST API did not answer")
+
+    def get(self, path: str):  # type: ignore[no-untyped-def]
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=10) as r:
+            return json.loads(r.read())
+
+    def instance_uids(self) -> set[str]:
+        return {self.get(f"/instances/{i}")["MainDicomTags"]["SOPInstanceUID"] for i in self.get("/instances")}
+
+    def log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """SIGTERM, then wait for the PID (Orthanc takes 2-3 s to stop)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if not self._log.closed:
+            self._log.close()
