@@ -261,12 +261,15 @@ def test_the_limit_an_instance_in_flight_at_the_kill_may_arrive_twice(storescp, 
     with JobQueue(data) as q:
         in_flight = [i.sop_instance_uid for i in q.items(states=("sending",))]
         confirmed = [i.sop_instance_uid for i in q.items(states=("sent",))]
-    assert len(in_flight) == 1 and len(confirmed) >= 1
+    # The kill may also land between two instances (nothing in flight): then nothing may repeat.
+    assert len(in_flight) <= 1 and len(confirmed) >= 1
     restart = subprocess.run([sys.executable, "-m", "appliance", "queue", "run", "--data", str(data), "-q"],
                              capture_output=True, text=True, timeout=120)
     assert restart.returncode == 0, restart.stdout + restart.stderr
     got = peer.received_uids()
     assert sorted(set(got)) == sorted(uids)
     for uid in uids:
-        assert got.count(uid) == (got.count(in_flight[0]) if uid == in_flight[0] else 1)
-    assert got.count(in_flight[0]) in (1, 2)
+        if in_flight and uid == in_flight[0]:
+            assert got.count(uid) in (1, 2)
+        else:
+            assert got.count(uid) == 1, uid
