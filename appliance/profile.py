@@ -151,6 +151,16 @@ def _check_ae(v: str) -> str | None:
     return None
 
 
+_STATUS_INFO_RE = re.compile(r"^[A-Z0-9 _-]{1,16}$")
+
+
+def _check_status_info(v: str) -> str | None:
+    if not _STATUS_INFO_RE.match(v):
+        return (f"{v!r} is not a printer/execution status info defined term "
+                "(1-16 upper-case letters, digits, space, '_' or '-' as in a Code String)")
+    return None
+
+
 def _check_id(v: str) -> str | None:
     if not _ID_RE.match(v):
         return f"{v!r} is not a valid profile id (lowercase letters, digits and '-')"
@@ -178,6 +188,7 @@ _CHECKS = {
     "id": _check_id,
     "version_name": _check_version_name,
     "qr_level": _check_qr_level,
+    "status_info": _check_status_info,
 }
 
 
@@ -345,6 +356,29 @@ class MPPS:
     final_states: tuple[Literal["COMPLETED", "DISCONTINUED"], ...] = _f(())
 
 
+PRINT_REACTIONS = ("idle", "interact", "queue_stopped")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrinterStatusReaction:
+    """The console's reaction to one Printer Status Info / Execution Status Info value."""
+
+    info: str = _f(check="status_info")
+    message: str = _f("")
+    reaction: Literal[PRINT_REACTIONS] = _f()  # type: ignore[valid-type]
+    vendor: str | None = _f(None)
+    applies_to: Literal["printer", "execution", "both"] = _f("both")
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnknownStatusRule:
+    """The catch-all reaction to a status info the table does not define, by Printer Status."""
+
+    printer_status: Literal["NORMAL", "WARNING", "FAILURE"] = _f()
+    message: str = _f()
+    reaction: Literal[PRINT_REACTIONS] = _f()  # type: ignore[valid-type]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Print:
     scu: bool = _f(False)
@@ -356,6 +390,26 @@ class Print:
     magnification_types: tuple[str, ...] = _f(())
     orientations: tuple[str, ...] = _f(())
     max_copies: int | None = _f(None)
+    page_mode: bool = _f(False)
+    meta_contexts: Literal["both", "job"] = _f("both")
+    standalone_contexts: tuple[str, ...] = _f((), check="uid")
+    presentation_lut: Literal["none", "before_session", "after_session"] = _f("none")
+    film_session_attributes: tuple[str, ...] = _f(("NumberOfCopies", "MediumType"), check="keyword")
+    film_box_attributes: tuple[str, ...] = _f(
+        ("ImageDisplayFormat", "ReferencedFilmSessionSequence", "FilmOrientation", "FilmSizeID",
+         "MagnificationType"), check="keyword")
+    image_box_attributes: tuple[str, ...] = _f(("ImageBoxPosition",), check="keyword")
+    border_densities: tuple[str, ...] = _f(())
+    grayscale_bits_stored: tuple[int, ...] = _f((8,))
+    color_planar_configuration: int = _f(0)
+    status_check_before_print: bool = _f(True)
+    print_only_when_normal: bool = _f(False)
+    evaluates_printer_status: bool = _f(True)
+    on_failure_status: Literal["abort", "release"] = _f("release")
+    association_hold: float | None = _f(None)
+    status_poll_interval: float | None = _f(None)
+    status_reactions: tuple[PrinterStatusReaction, ...] = _f(())
+    unknown_status_rules: tuple[UnknownStatusRule, ...] = _f(())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -363,6 +417,19 @@ class Media:
     profiles: tuple[str, ...] = _f(())
     roles: tuple[Literal["FSC", "FSU", "FSR"], ...] = _f(())
     file_set_id: str | None = _f(None)
+    # what it writes and updates (default: every profile when the role is listed)
+    write_profiles: tuple[str, ...] | None = _f(None)
+    update_profiles: tuple[str, ...] | None = _f(None)
+    sop_classes: tuple[str, ...] | None = _f(None, check="uid")
+    unsupported: Literal["reject", "drop"] = _f("reject")
+    # the medium
+    spanning: Literal["none", "split"] = _f("none")
+    joliet: bool = _f(False)
+    volume_label: str | None = _f(None)
+    capacity_mb: dict[str, int] | None = _f(None)
+    # the DICOMDIR
+    dicomdir_keys: dict[str, tuple[str, ...]] | None = _f(None, check="keyword")
+    icon_size: int = _f(0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -610,6 +677,31 @@ def _cross_checks(p: Profile, b: _Builder) -> None:
             )
 
 
+def _print_checks(p: Profile, b: _Builder) -> None:
+    """``[print]`` keys that refer to each other or to ``sop_classes``."""
+    pp = p.print
+    print_uids = {c.uid for c in p.sop_classes if c.service == "print"}
+    for i, uid in enumerate(pp.standalone_contexts):
+        if uid not in print_uids:
+            b.problem(f"print.standalone_contexts[{i}]", f"{uid} is not a print SOP class of sop_classes")
+    seen: dict[tuple[str, str], int] = {}
+    for i, r in enumerate(pp.status_reactions):
+        for kind in (("printer", "execution") if r.applies_to == "both" else (r.applies_to,)):
+            if (r.info, kind) in seen:
+                b.problem(f"print.status_reactions[{i}].info",
+                          f"{r.info!r} is listed twice for {kind} status (also status_reactions[{seen[(r.info, kind)]}])")
+            seen[(r.info, kind)] = i
+    statuses = [r.printer_status for r in pp.unknown_status_rules]
+    for i, st in enumerate(statuses):
+        if statuses.index(st) != i:
+            b.problem(f"print.unknown_status_rules[{i}].printer_status", f"{st} has two rules")
+    for i, bits in enumerate(pp.grayscale_bits_stored):
+        if bits not in (8, 10, 12, 16):
+            b.problem(f"print.grayscale_bits_stored[{i}]", f"{bits} is not 8, 10, 12 or 16")
+    if pp.color_planar_configuration not in (0, 1):
+        b.problem("print.color_planar_configuration", f"{pp.color_planar_configuration} is not 0 or 1")
+
+
 def build_table(cls: type, data: dict[str, Any], file: str) -> tuple[Any, list[Problem]]:
     """Build the frozen dataclass *cls* from a parsed TOML table with the same strict checks
     as profiles (unknown keys, types, ``metadata["check"]``). Used for other config files."""
@@ -624,6 +716,7 @@ def validate_data(data: dict[str, Any], file: str) -> tuple[Profile | None, list
     profile = b.build(Profile, data, "")
     if profile is not None:
         _cross_checks(profile, b)
+        _print_checks(profile, b)
     return (profile if not b.problems else None), b.problems
 
 

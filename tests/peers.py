@@ -30,7 +30,15 @@ PACKAGES = {
     "dcmqrscp": "dcmtk",
     "dcmqridx": "dcmtk",
     "dump2dcm": "dcmtk",
+    "dcmprscp": "dcmtk",
+    "dcmprscu": "dcmtk",
+    "dcmpsprt": "dcmtk",
     "Orthanc": "orthanc",
+    "dcmmkdir": "dcmtk",
+    "isoinfo": "genisoimage",
+    "genisoimage": "genisoimage",
+    "mcopy": "mtools",
+    "mformat": "mtools",
 }
 
 # DCMTK (and Orthanc) keep Nagle's algorithm on unless this is set: ~45 ms per message.
