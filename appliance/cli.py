@@ -21,7 +21,7 @@ LOGGER = logging.getLogger("vscanner")
 
 # Further subcommands live in appliance/commands/<module>.py, each with a
 # ``register(subparsers)`` that adds its parsers and sets ``func`` (args -> exit code).
-COMMAND_MODULES: list[str] = ["workflow", "network", "acquire", "media", "printing", "exam"]
+COMMAND_MODULES: list[str] = ["workflow", "network", "acquire", "media", "printing", "exam", "tui"]
 
 DESCRIPTION = """\
 vscanner: a virtual scanner console that behaves, on the wire and on media, like one of
