@@ -45,7 +45,7 @@ from .iods.uids import UIDFactory
 from .phantoms import Phantom, make_phantom
 from .protocols import PixelEncoding, ProductData, Protocol, SeriesSpec, product_data_for
 from .tissues import TISSUES, ct_hu, mr_parameters
-from .worklist_mapping import WorklistItem, map_worklist
+from .worklist_mapping import WorklistItem, as_worklist_item, map_worklist
 
 LOGGER = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
@@ -253,6 +253,19 @@ def _downsample(a: np.ndarray, n: int) -> np.ndarray:
 # --- the engine -------------------------------------------------------------------------------
 
 
+def object_charset(profile, worklist: WorklistItem | None) -> str:
+    """The Specific Character Set of the objects: the worklist item's when the product supports
+    every term of it (so a Japanese name from the RIS survives into the images), else the
+    profile's default. Multi-valued sets are backslash-joined."""
+    default = profile.character_sets.default
+    worklist = as_worklist_item(worklist)
+    wanted = worklist.specific_character_set if worklist is not None else ""
+    if not wanted:
+        return default
+    supported = set(profile.character_sets.supported) | {"", "ISO_IR 6"}
+    return wanted if all(term in supported for term in wanted.split("\\")) else default
+
+
 class _Exam:
     def __init__(self, profile, product: ProductData, protocol: Protocol, kinds: list[str], *,
                  patient: m.PatientInfo, worklist: WorklistItem | None, seed: int, when: datetime,
@@ -271,7 +284,7 @@ class _Exam:
             software_versions=h.software_versions or ident.software_versions, station_name=h.station_name,
             institution_name=h.institution_name, institution_address=h.institution_address, department=h.department)
         self.ctx = ObjectContext(
-            patient=self.patient, study=self.study, equipment=self.equipment, charset=profile.character_sets.default,
+            patient=self.patient, study=self.study, equipment=self.equipment, charset=object_charset(profile, worklist),
             created=when, uids=self.uids, implementation_class_uid=profile.media_implementation_class_uid,
             implementation_version_name=profile.media_implementation_version_name, rules=dict(product.objects),
             private=product.private, timezone_offset=h.timezone_offset)

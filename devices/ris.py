@@ -153,15 +153,16 @@ _EN = Locale(
            "followup": "follow-up"},
 )
 # PS3.5 Annex H: alphabetic (romaji) = ideographic (kanji) = phonetic (hiragana), ISO 2022 IR 87.
+# Every name fits the PN limit of 64 bytes once encoded with its escape sequences (dciodvfy checks).
 _JA = Locale(
     code="ja",
     charset=("", "ISO 2022 IR 87"),
     patients=(
         _Person("Yamada^Tarou=山田^太郎=やまだ^たろう", "M"), _Person("Suzuki^Hanako=鈴木^花子=すずき^はなこ", "F"),
         _Person("Tanaka^Ichirou=田中^一郎=たなか^いちろう", "M"), _Person("Satou^Yuki=佐藤^由紀=さとう^ゆき", "F"),
-        _Person("Takahashi^Kenji=高橋^健二=たかはし^けんじ", "M"),
+        _Person("Kimura^Kenji=木村^健二=きむら^けんじ", "M"),
         _Person("Watanabe^Mika=渡辺^美香=わたなべ^みか", "F"),
-        _Person("Itou^Hiroshi=伊藤^博=いとう^ひろし", "M"), _Person("Nakamura^Sakura=中村^さくら=なかむら^さくら", "F"),
+        _Person("Itou^Hiroshi=伊藤^博=いとう^ひろし", "M"), _Person("Mori^Sakura=森^さくら=もり^さくら", "F"),
     ),
     physicians=("Kobayashi^Makoto=小林^誠=こばやし^まこと", "Katou^Naomi=加藤^直美=かとう^なおみ",
                 "Yoshida^Takeshi=吉田^武=よしだ^たけし"),

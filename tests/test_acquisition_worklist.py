@@ -131,3 +131,30 @@ def test_acquisition_from_a_worklist_item(profile_id):
     dose = [d for d in acq.datasets if d.Modality == "SR"]
     for d in dose:  # the Dose SR references the request it fulfils
         assert d.ReferencedRequestSequence[0].RequestedProcedureID == "RP-12"
+
+
+def test_japanese_worklist_name_survives_into_oasis_images(tmp_path):
+    """OASIS supports ISO 2022 IR 87: the objects take the worklist item's character set, so
+    the RIS's Japanese name is written and read back unchanged (not replaced by '?')."""
+    from dataclasses import replace
+
+    from pydicom import dcmread
+
+    name = "Yamada^Tarou=山田^太郎=やまだ^たろう"
+    item = replace(ITEM, patient_name=name, specific_character_set="\\ISO 2022 IR 87")
+    acq = acquire(find_profile("oasis-velocity"), worklist=item, seed=1, when=WHEN, limits=SMALL)
+    acq.write(tmp_path)
+    files = sorted(tmp_path.rglob("*.dcm")) or sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    assert files
+    for f in files:
+        ds = dcmread(f)
+        assert list(ds.SpecificCharacterSet) == ["", "ISO 2022 IR 87"]
+        assert str(ds.PatientName) == name
+
+
+def test_unsupported_worklist_character_set_falls_back_to_the_profile_default():
+    from dataclasses import replace
+
+    item = replace(ITEM, specific_character_set="ISO_IR 203")  # Latin-9: not in syngo CT's Tables 69-72
+    acq = acquire(find_profile("syngo-ct-va50a"), worklist=item, seed=1, when=WHEN, limits=SMALL)
+    assert {ds.SpecificCharacterSet for ds in acq.datasets} == {find_profile("syngo-ct-va50a").character_sets.default}

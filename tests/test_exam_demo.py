@@ -191,3 +191,26 @@ def test_cancel_during_acquisition_discontinues_the_step(hospital) -> None:
     assert result.step("send").status == "skipped" and result.step("mpps_complete").status == "ok"
     assert h.ris.steps[result.mpps_uid].status == "DISCONTINUED"
     assert result.outcome == "cancelled" and result.state == "cancelled" and not result.ok
+
+
+@pytest.mark.interop
+def test_japanese_patient_reaches_the_archive_intact_and_valid(hospital, tmp_path: Path) -> None:
+    """OASIS: the RIS schedules in ISO 2022 IR 87; the images carry the same name and
+    character set into the PACS, and dciodvfy finds no error in them."""
+    from pydicom import dcmread
+
+    from tests.peers import require, run
+
+    dciodvfy = require("dciodvfy")
+    h = hospital("oasis-velocity", tmp_path / "h")
+    result = run_exam(h)
+    assert result.ok, result.table()
+    records = h.pacs.store.instances()
+    assert records
+    for rec in records[:3]:
+        ds = dcmread(rec.path)
+        assert "ISO 2022 IR 87" in list(ds.SpecificCharacterSet)
+        assert "=" in str(ds.PatientName) and any(ord(c) > 0x3000 for c in str(ds.PatientName))
+        out = run([dciodvfy, str(rec.path)])
+        errors = [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]
+        assert not errors, errors

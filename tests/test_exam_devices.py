@@ -303,3 +303,17 @@ def test_hospital_removes_its_temporary_folder() -> None:
     assert folder.is_dir() and h.printer is None and "printer" not in h.site.nodes
     h.stop()
     assert not folder.exists()
+
+
+def test_every_generated_name_fits_the_pn_length_when_encoded():
+    """dciodvfy refuses a PN value over 64 bytes; ISO 2022 escapes count too."""
+    from pydicom.charset import convert_encodings
+    from pydicom.valuerep import PersonName
+
+    from devices.ris import LOCALES
+
+    for code, locale in LOCALES.items():
+        encodings = convert_encodings(list(locale.charset) if not isinstance(locale.charset, str) else [locale.charset])
+        names = [p.name for p in locale.patients] + list(locale.physicians)
+        for name in names:
+            assert len(PersonName(name).encode(encodings)) <= 64, (code, name)

@@ -435,7 +435,7 @@ def sop_common(ds: Dataset, sop_class_uid: str, sop_instance_uid: str, *, charse
     ds.SOPClassUID = sop_class_uid
     ds.SOPInstanceUID = sop_instance_uid
     if charset and charset != "ISO_IR 6":
-        ds.SpecificCharacterSet = charset
+        ds.SpecificCharacterSet = charset.split("\\") if "\\" in charset else charset
     ds.InstanceCreationDate = da(created)
     ds.InstanceCreationTime = tm(created)
     _opt(ds, "TimezoneOffsetFromUTC", timezone_offset)
