@@ -242,6 +242,19 @@ class PrintSession:
     def is_open(self) -> bool:
         return self.assoc is not None and self.assoc.is_established
 
+    def _live(self) -> Any:
+        """The association, if it is still established, for the next DIMSE request.
+
+        pynetdicom 3.0's ``send_n_*`` wait for the association's reactor to pause; if the peer
+        has aborted or released meanwhile the reactor is gone and they would wait forever, so
+        every request checks first and fails with a clear error instead.
+        """
+        if self.assoc is None or not self.assoc.is_established:
+            raise NetworkError(f"the print association with {self.node} is no longer established "
+                               "(the camera aborted or released it)",
+                               "look at the camera's log; the job stays in the print queue")
+        return self.assoc
+
     def close(self) -> None:
         if self._stack is not None:
             stack, self._stack = self._stack, None
@@ -305,7 +318,7 @@ class PrintSession:
         """N-GET of the Printer: (Printer Status, Printer Status Info, all returned attributes)."""
         accepted = {cx.abstract_syntax for cx in self.assoc.accepted_contexts}
         meta = None if PRINTER in accepted else self._meta
-        status, attrs = self.assoc.send_n_get([0x21100010, 0x21100020], PRINTER, PRINTER_INSTANCE,
+        status, attrs = self._live().send_n_get([0x21100010, 0x21100020], PRINTER, PRINTER_INSTANCE,
                                               meta_uid=meta)
         self._check("Printer N-GET", status)
         attrs = attrs or Dataset()
@@ -340,7 +353,7 @@ class PrintSession:
                           ("MemoryAllocation", settings.memory_allocation)):
             if kw in attrs:
                 _set(session, kw, value)
-        status, _ = self.assoc.send_n_create(session, FILM_SESSION, session_uid, meta_uid=meta)
+        status, _ = self._live().send_n_create(session, FILM_SESSION, session_uid, meta_uid=meta)
         self._check("Film Session N-CREATE", status)
         if pp.presentation_lut == "after_session":
             lut_uid = self._create_lut(meta)
@@ -354,11 +367,11 @@ class PrintSession:
                     on_film(index, code)
         finally:
             if self.is_open:
-                status = self.assoc.send_n_delete(FILM_SESSION, session_uid, meta_uid=meta)
+                status = self._live().send_n_delete(FILM_SESSION, session_uid, meta_uid=meta)
                 if status is not None and "Status" in status and code_to_category(int(status.Status)) == "Failure":
                     LOGGER.warning("Film Session N-DELETE at %s: %s", self.node, status_text(status))
                 if lut_uid is not None and self.is_open:
-                    status = self.assoc.send_n_delete(PRESENTATION_LUT, lut_uid, meta_uid=meta)
+                    status = self._live().send_n_delete(PRESENTATION_LUT, lut_uid, meta_uid=meta)
                     if status is not None and "Status" in status and code_to_category(int(status.Status)) == "Failure":
                         LOGGER.warning("Presentation LUT N-DELETE at %s: %s", self.node, status_text(status))
         return printed
@@ -367,7 +380,7 @@ class PrintSession:
         uid = generate_uid()
         ds = Dataset()
         ds.PresentationLUTShape = "IDENTITY"
-        status, _ = self.assoc.send_n_create(ds, PRESENTATION_LUT, uid, meta_uid=meta)
+        status, _ = self._live().send_n_create(ds, PRESENTATION_LUT, uid, meta_uid=meta)
         self._check("Presentation LUT N-CREATE", status)
         return uid
 
@@ -406,7 +419,7 @@ class PrintSession:
             if "ReflectedAmbientLight" in attrs:
                 box.ReflectedAmbientLight = settings.reflected_ambient_light
         box_uid = generate_uid()
-        status, reply = self.assoc.send_n_create(box, FILM_BOX, box_uid, meta_uid=meta)
+        status, reply = self._live().send_n_create(box, FILM_BOX, box_uid, meta_uid=meta)
         self._check("Film Box N-CREATE", status)
         refs = list((reply or Dataset()).get("ReferencedImageBoxSequence", []) or [])
         if len(refs) < len([b for b in film.boxes if b is not None]):
@@ -420,11 +433,11 @@ class PrintSession:
             if pixels is None:
                 continue
             self._set_image_box(position, pixels, film, item, settings, meta)
-        status, reply = self.assoc.send_n_action(None, 1, FILM_BOX, box_uid, meta_uid=meta)
+        status, reply = self._live().send_n_action(None, 1, FILM_BOX, box_uid, meta_uid=meta)
         code = self._check("Film Box N-ACTION", status)
         for item in (reply or Dataset()).get("ReferencedPrintJobSequence", []) or []:
             self.print_jobs.append(str(item.ReferencedSOPInstanceUID))
-        status = self.assoc.send_n_delete(FILM_BOX, box_uid, meta_uid=meta)
+        status = self._live().send_n_delete(FILM_BOX, box_uid, meta_uid=meta)
         self._check("Film Box N-DELETE", status)
         LOGGER.info("film printed on %s: %s, %d image(s)", self.node, film.layout or film.display_format, film.images)
         return code
@@ -471,5 +484,5 @@ class PrintSession:
             _set(ds, "SmoothingType", None)  # image-level smoothing: not chosen by the console
         uid = str(ref.ReferencedSOPInstanceUID)
         cls = str(ref.get("ReferencedSOPClassUID", COLOR_IMAGE_BOX if color else GRAYSCALE_IMAGE_BOX))
-        status, _ = self.assoc.send_n_set(ds, cls, uid, meta_uid=meta)
+        status, _ = self._live().send_n_set(ds, cls, uid, meta_uid=meta)
         self._check(f"Image Box {position} N-SET", status)
