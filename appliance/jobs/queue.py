@@ -14,7 +14,8 @@ Exactly-once rules (see also :mod:`appliance.jobs.runner`):
 
 - enqueueing commits before it returns ("durable before acknowledged");
 - an item is marked ``sending`` (committed) before its C-STORE goes out and ``sent`` (committed)
-  as soon as the response arrives, before the next instance is sent;
+  as soon as the response arrives, before the next instance is sent (after a success, "this
+  one sent" and "the next one sending" are one transaction: one fsync per instance);
 - at start-up, under the runner lock, ``sending`` items go back to ``queued``: they were
   interrupted, and the peer may or may not have received them (a response that was lost
   cannot be told apart from a request that never arrived - at most one instance per
@@ -341,8 +342,17 @@ class JobQueue:
         with self._tx() as db:
             db.execute("UPDATE item SET state='sending', attempts=attempts+1, updated_at=? WHERE id=?", (now, item_id))
 
-    def record_outcome(self, item_id: int, out: StoreOutcome, job: Job) -> tuple[str, float | None]:
-        """Store a C-STORE outcome; returns the new state and, for a retry, when it is due."""
+    def record_outcome(self, item_id: int, out: StoreOutcome, job: Job,
+                       next_item_id: int | None = None) -> tuple[str, float | None]:
+        """Store a C-STORE outcome; returns the new state and, for a retry, when it is due.
+
+        *next_item_id*: the item the runner sends next on the same association. After a
+        success (or warning) it is marked ``sending`` in the same transaction, so that one
+        commit per instance keeps both rules: this item is ``sent`` and the next one
+        ``sending`` on disk before its C-STORE goes out. After a failure it is not marked
+        (the caller decides whether the job goes on and calls :meth:`mark_sending`); an
+        item marked but then not sent goes back with :meth:`unmark_sending`.
+        """
         if out.category in ("success", "warning"):
             now = time.time()
             with self._tx() as db:
@@ -351,8 +361,19 @@ class JobQueue:
                     "sent_at=?, updated_at=? WHERE id=?",
                     (out.status, out.transfer_syntax, out.error, now, now, item_id),
                 )
+                if next_item_id is not None:
+                    db.execute("UPDATE item SET state='sending', attempts=attempts+1, updated_at=? WHERE id=?",
+                               (now, next_item_id))
             return "sent", None
         return self.retry_or_fail([item_id], out.error, job, status=out.status)
+
+    def unmark_sending(self, item_id: int) -> None:
+        """An item marked ``sending`` whose C-STORE was not sent after all goes back to ``queued``
+        (the attempt is not counted)."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute("UPDATE item SET state='queued', attempts=MAX(attempts-1, 0), updated_at=? "
+                       "WHERE id=? AND state='sending'", (now, item_id))
 
     def retry_or_fail(self, item_ids: Sequence[int], error: str, job: Job, status: int | None = None) -> tuple[str, float | None]:
         """Items that could not be sent: queued again after a back-off while the job's retries

@@ -43,7 +43,7 @@ from ..net.storage_commitment import (
     report_waits,
     request_commitment,
 )
-from ..net.storage_scu import InstanceFile, StorageSession, plan_contexts, storage_class
+from ..net.storage_scu import InstanceFile, StorageSession, StoreOutcome, plan_contexts, storage_class
 from ..profile import Profile, find_profile
 from . import events
 from .queue import Item, Job, JobQueue
@@ -209,27 +209,32 @@ class QueueRunner:
                 continue
             try:
                 with StorageSession.open(profile, job.node, job.calling_ae, contexts) as session:
-                    while remaining and not self._stop.is_set():
-                        item = remaining.pop(0)
-                        self.queue.mark_sending(item.id)
-                        out = session.send(item.instance())
-                        state, retry_at = self.queue.record_outcome(item.id, out, job)
-                        if state == "sent":
-                            self._done += 1
-                            self._emit(events.InstanceSent(job.id, item.id, item.sop_instance_uid, out.status,
-                                                           out.category == "warning", out.transfer_syntax,
-                                                           out.converted, item.size, self._done, self._total))
-                        else:
-                            self._failed(job, item, out.status, out.error, retry_at)
-                        if out.connection_lost:
-                            stop_job = f"not sent: the association was lost ({out.error})"
-                        elif out.category == "failure" and profile.storage_scu.on_failure == "stop":
-                            session.abort()
-                            stop_job = (f"not sent: the job stopped after {item.sop_instance_uid} failed "
-                                        f"({out.error}); {profile.id} stops a send job at the first failure")
-                        if stop_job:
-                            self._give_up(job, remaining, stop_job)
-                            remaining = []
+                    marked: int | None = None  # the next item, already marked sending with the last outcome
+                    try:
+                        while remaining and not self._stop.is_set():
+                            item = remaining.pop(0)
+                            if marked != item.id:
+                                self.queue.mark_sending(item.id)
+                            marked = None
+                            out = session.send(item.instance())
+                            follow = (remaining[0].id if remaining and out.category != "failure"
+                                      and not self._stop.is_set() else None)
+                            state, retry_at = self.queue.record_outcome(item.id, out, job, next_item_id=follow)
+                            if state == "sent":
+                                marked = follow
+                            self._after_send(job, item, out, state, retry_at)
+                            if out.connection_lost:
+                                stop_job = f"not sent: the association was lost ({out.error})"
+                            elif out.category == "failure" and profile.storage_scu.on_failure == "stop":
+                                session.abort()
+                                stop_job = (f"not sent: the job stopped after {item.sop_instance_uid} failed "
+                                            f"({out.error}); {profile.id} stops a send job at the first failure")
+                            if stop_job:
+                                self._give_up(job, remaining, stop_job)
+                                remaining = []
+                    finally:
+                        if marked is not None:  # stopped before sending it
+                            self.queue.unmark_sending(marked)
             except NetworkError as exc:
                 stop_job = exc.message
                 self._give_up(job, remaining, stop_job)
@@ -238,6 +243,15 @@ class QueueRunner:
         LOGGER.info("job %d: %s", job.id, ", ".join(f"{n} {s}" for s, n in counts.items() if n))
         if finished:
             self._emit(events.JobFinished(job.id, counts))
+
+    def _after_send(self, job: Job, item: Item, out: StoreOutcome, state: str, retry_at: float | None) -> None:
+        if state == "sent":
+            self._done += 1
+            self._emit(events.InstanceSent(job.id, item.id, item.sop_instance_uid, out.status,
+                                           out.category == "warning", out.transfer_syntax,
+                                           out.converted, item.size, self._done, self._total))
+        else:
+            self._failed(job, item, out.status, out.error, retry_at)
 
     def _give_up(self, job: Job, items: list[Item], error: str) -> None:
         if not items:

@@ -38,6 +38,7 @@ from .policy import AcceptancePolicy, AfterResponse
 from .query_retrieve_scp import MODELS, QueryRetrieveContext, handle_find, handle_get, handle_move, handle_sop_extended
 from .storage_commitment_scp import CommitmentContext, handle_n_action
 from .storage_scp import StorageContext, handle_store
+from .upper_layer import ProductAE
 
 LOGGER = logging.getLogger(__name__)
 
@@ -210,7 +211,7 @@ def build_acceptor(profile: Profile, ae_title: str, policy: AcceptancePolicy | N
     """
     register_private_classes(profile)
     net = profile.network
-    ae = AE(ae_title=ae_title)
+    ae = ProductAE(ae_title=ae_title)  # pynetdicom's AE with the event-driven upper layer (upper_layer.py)
     ae.implementation_class_uid = profile.identity.implementation_class_uid
     ae.implementation_version_name = profile.identity.implementation_version_name
     ae.maximum_pdu_size = net.max_pdu_receive

@@ -31,7 +31,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 
 from ..errors import StoreError
 from ..profile import Profile, is_valid_uid
-from ..store import Duplicate, Store, StoreFull, encode_file_meta, parse_header
+from ..store import Duplicate, Store, StoreFull
+from ..store.index import encode_file_meta, encode_file_meta_fields, parse_dataset_header
 from .policy import AfterResponse
 
 LOGGER = logging.getLogger(__name__)
@@ -129,29 +130,55 @@ def _status(code: int, comment: str = "") -> Dataset:
 
 
 def handle_store(event, ctx: StorageContext) -> Dataset:  # type: ignore[no-untyped-def]
-    """Handler for ``evt.EVT_C_STORE``."""
+    """Handler for ``evt.EVT_C_STORE``.
+
+    The data set is written as it was received: the File Meta Information is encoded once,
+    the header is parsed once (up to the last indexed attribute, never the pixel data), and
+    the received bytes go to the store's temporary file straight from pynetdicom's receive
+    buffer (a memoryview, no copy).
+    """
     req = event.request
     sop_class = str(req.AffectedSOPClassUID)
     sop_uid = str(req.AffectedSOPInstanceUID)
     calling = event.assoc.requestor.ae_title
-    profile = ctx.profile
-    policy = profile.storage_scp
-    ts_uid = event.context.transfer_syntax
-    raw = req.DataSet.getvalue()
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = sop_uid if is_valid_uid(sop_uid) else "0"
-    meta.TransferSyntaxUID = ts_uid
-    meta.ImplementationClassUID = profile.media_implementation_class_uid
-    if profile.media_implementation_version_name:
-        meta.ImplementationVersionName = profile.media_implementation_version_name
-    meta.SourceApplicationEntityTitle = calling
+    policy = ctx.profile.storage_scp
 
     if event.assoc in ctx.aborting:
         # a request read after the failure that aborts this association: not served
         LOGGER.debug("C-STORE %s from %s ignored: the association is being aborted", sop_uid, calling)
         return _status(int(policy.status_unable_to_process, 16), "association aborted")
+
+    raw = req.DataSet.getbuffer()  # the received data set, without a copy; released below
+    try:
+        return _store(event, ctx, req, raw, sop_class, sop_uid, calling)
+    finally:
+        raw.release()
+
+
+def _file_meta(ctx: StorageContext, sop_class: str, sop_uid: str, ts_uid: str, calling: str) -> bytes:
+    profile = ctx.profile
+    media_uid = sop_uid if is_valid_uid(sop_uid) else "0"
+    version = profile.media_implementation_version_name
+    try:
+        return encode_file_meta_fields(sop_class, media_uid, ts_uid, profile.media_implementation_class_uid,
+                                       version, calling)
+    except ValueError:  # not ASCII (a malformed request): let pydicom encode what it can
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = sop_class
+        meta.MediaStorageSOPInstanceUID = media_uid
+        meta.TransferSyntaxUID = ts_uid
+        meta.ImplementationClassUID = profile.media_implementation_class_uid
+        if version is not None:
+            meta.ImplementationVersionName = version
+        meta.SourceApplicationEntityTitle = calling
+        return encode_file_meta(meta)
+
+
+def _store(event, ctx: StorageContext, req, raw: memoryview,  # type: ignore[no-untyped-def]
+           sop_class: str, sop_uid: str, calling: str) -> Dataset:
+    profile = ctx.profile
+    policy = profile.storage_scp
+    ts_uid = event.context.transfer_syntax
 
     def failure(code: int, comment: str) -> Dataset:
         if policy.abort_on_failure and ctx.after_response is not None:
@@ -162,7 +189,7 @@ def handle_store(event, ctx: StorageContext) -> Dataset:  # type: ignore[no-unty
         return _status(code, comment)
 
     try:
-        header = parse_header(encode_file_meta(meta) + raw, policy.required_attributes)
+        header = parse_dataset_header(raw, ts_uid, policy.required_attributes)
     except StoreError as exc:
         LOGGER.warning("C-STORE from %s refused: %s: %s", calling, sop_uid, exc.message)
         return failure(int(policy.status_unable_to_process, 16), "data set cannot be parsed")
@@ -186,7 +213,8 @@ def handle_store(event, ctx: StorageContext) -> Dataset:  # type: ignore[no-unty
             return failure(code, "out of resources: " + short)
 
     try:
-        result = ctx.store.add_encoded(raw, meta, source_ae=calling, header=header)
+        result = ctx.store.add_received(raw, meta_bytes=_file_meta(ctx, sop_class, sop_uid, ts_uid, calling),
+                                        transfer_syntax=ts_uid, header=header, source_ae=calling)
     except Duplicate as exc:
         LOGGER.warning("C-STORE from %s refused: %s", calling, exc.message)
         return failure(int(policy.status_unable_to_process, 16), "duplicate SOP Instance UID")
