@@ -384,27 +384,21 @@ def bench_acquisition(a: argparse.Namespace, tmp: Path) -> list[Ratio]:
 # --- (d) media ---------------------------------------------------------------------------------
 
 
-def _vscanner_burn() -> Callable[[list[Path], Path], None] | None:
-    """The media module's entry point that writes an ISO image of files, if it has one we know."""
-    burn = importlib.import_module("appliance.media.burn")
-    for name in ("burn_iso", "write_iso", "burn"):
-        fn = getattr(burn, name, None)
-        if callable(fn):
-            return fn  # type: ignore[return-value]
-    return None
-
-
 def bench_media(a: argparse.Namespace, tmp: Path, corpus: Path) -> list[Ratio]:
-    if importlib.util.find_spec("appliance.media") is None or importlib.util.find_spec("appliance.media.burn") is None:
-        print("\n(d) skipped: appliance.media not available")
-        return []
+    """(d): `appliance.media.burn` (DICOMDIR + file-set + ISO 9660) vs genisoimage of the same files."""
+    from appliance.media import burn as media_burn
+    from appliance.profile import find_profile
+
     print(f"\n(d) media: an ISO image of {a.count} instances, vscanner vs genisoimage on the same files")
     genisoimage = need("genisoimage")
-    burn = _vscanner_burn()
-    if burn is None or genisoimage is None:
-        print("  (d) skipped: appliance.media.burn has no entry point this benchmark knows "
-              "(burn_iso/write_iso/burn(files, iso_path)) or genisoimage is missing")
+    if genisoimage is None:
+        print("  (d) skipped: genisoimage is missing (apt-get install -y genisoimage)")
         return []
+    profile = find_profile(a.profile)
+
+    def burn(files: list[Path], iso: Path) -> None:
+        media_burn(profile, files, out=iso)
+
     files = sorted(corpus.iterdir())
     results: dict[str, list[float]] = {"genisoimage": [], "vscanner": []}
     for run in range(a.runs):

@@ -45,6 +45,7 @@ def make_corpus(folder: Path, n: int) -> int:
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
         ds.PatientName, ds.PatientID, ds.Modality = "BENCH^CT", "BENCH1", "CT"
         ds.StudyDate, ds.StudyTime = "20261130", "090000"
+        ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = "1", "BENCH0001", ""  # DICOMDIR keys
         ds.SeriesNumber, ds.InstanceNumber = 1, i + 1
         ds.Rows = ds.Columns = 512
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
