@@ -20,10 +20,11 @@ own) and plays a film camera:
 - the printer status (Printer Status and Printer Status Info) is set at run time
   (:meth:`FilmPrinter.set_status`, the camera status line, ``vscanner printer status --set``)
   and reported by N-GET of the Printer SOP instance and by N-EVENT-REPORT (Printer events
-  1/2/3, Print Job events 1-4). Events are sent on each open association just before the
-  camera answers that association's next request, so they never cross a request the SCU is
-  waiting on (``send_events=False`` turns them off, as the statements advise for cameras that
-  talk to syngo consoles);
+  1/2/3, Print Job events 1-4) when ``send_events=True``. Events are sent on the open
+  association just before the camera answers that association's next request. They are off
+  by default: an SCU built on pynetdicom 3.0 (vscanner's own) takes the first message after
+  its request as the response, so an N-EVENT-REPORT there breaks its exchange (seen as a hung
+  N-DELETE under load); DCMTK's dcmprscu takes them;
 - :func:`status_vocabulary`: every Printer Status Info / Execution Status Info the five
   statements list (and PS3.3's), with the printer status the camera reports it with.
 
@@ -157,7 +158,8 @@ class FilmPrinter:
     min_density, max_density : the camera's density range (hundredths of OD).
     dpi : film resolution of the PNGs (pixels per inch).
     color : accept Basic Color Print Management.
-    send_events : send Printer / Print Job N-EVENT-REPORTs.
+    send_events : send Printer / Print Job N-EVENT-REPORTs on the print association (off by
+        default; see the module docstring).
     status_line : serve the status on a serial line (``"pty"``, a device, a pyserial URL).
     printer_name : Printer Name (2110,0030).
     """
@@ -179,7 +181,7 @@ class FilmPrinter:
         max_copies: int = 99,
         dpi: float = 50.0,
         color: bool = True,
-        send_events: bool = True,
+        send_events: bool = False,
         status_line: Any = None,
         printer_name: str = "VSCANNER CAMERA",
         manufacturer: str = "vscanner",

@@ -101,7 +101,7 @@ def cmd_printer_serve(args: argparse.Namespace) -> int:
     printer = FilmPrinter(
         args.tray, ae_title=args.aet, host=args.host, port=args.port,
         film_sizes=args.film_sizes or DEFAULT_FILM_SIZES, dpi=args.dpi, color=not args.grayscale,
-        send_events=not args.no_events, status_line=args.status_line,
+        send_events=args.events, status_line=args.status_line,
     )
     stop = threading.Event()
 
@@ -283,7 +283,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--film-sizes", nargs="+", metavar="SIZE", help="accepted Film Size IDs")
     p.add_argument("--dpi", type=float, default=50.0, help="film resolution of the PNGs (default 50)")
     p.add_argument("--grayscale", action="store_true", help="grayscale only (no Basic Color Print)")
-    p.add_argument("--no-events", action="store_true", help="send no N-EVENT-REPORTs")
+    p.add_argument("--events", action="store_true",
+                   help="send Printer / Print Job N-EVENT-REPORTs on the print association (DCMTK's "
+                        "dcmprscu takes them; pynetdicom-based SCUs, vscanner's own included, cannot)")
     p.add_argument("--status-line", metavar="pty|DEVICE|URL",
                    help="serve the camera status on a serial line ('pty' creates a pty pair and prints its device)")
     p.add_argument("--status", metavar="STATUS[:INFO]", help="initial status, e.g. FAILURE:FILM JAM")

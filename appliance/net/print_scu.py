@@ -249,7 +249,8 @@ class PrintSession:
         has aborted or released meanwhile the reactor is gone and they would wait forever, so
         every request checks first and fails with a clear error instead.
         """
-        if self.assoc is None or not self.assoc.is_established:
+        assoc = self.assoc
+        if assoc is None or not assoc.is_established or not assoc.is_alive() or not assoc.dul.is_alive():
             raise NetworkError(f"the print association with {self.node} is no longer established "
                                "(the camera aborted or released it)",
                                "look at the camera's log; the job stays in the print queue")
