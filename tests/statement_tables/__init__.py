@@ -1,6 +1,6 @@
 """Independent reference tables of each product's network SOP classes and roles,
-transcribed by hand from the DICOM Conformance Statements in /work/shared/seeds/
-(not derived from appliance/profiles/). Each module's SOP_CLASSES is a list of
+transcribed by hand from the products' DICOM Conformance Statements (the file each
+profile names in its ``statement`` key), not derived from appliance/profiles/. Each module's SOP_CLASSES is a list of
 (name, uid, scu, scp) tuples in the statement's order.
 """
 
