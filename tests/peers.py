@@ -60,16 +60,29 @@ def _native(binary: str) -> str | None:
     return None
 
 
+def missing_peer(message: str) -> None:
+    """A real peer is not installed: a failure under CI (``.ci/run`` installs every peer), a
+    skip with the install command on a developer's machine, never a silent pass."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)  # conditional: only outside CI, and says what to install
+
+
 def require(binary: str) -> str:
     """Path of a peer *binary*; fail under CI, skip elsewhere, when it is missing."""
     path = _native(binary)
     if path:
         return path
     package = PACKAGES.get(binary, "?")
-    message = f"{binary} not found: install the Debian package {package!r} (apt-get install -y {package})"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    missing_peer(f"{binary} not found: install the Debian package {package!r} (apt-get install -y {package})")
+    raise AssertionError("unreachable")
+
+
+def require_file(path: Path, package: str) -> Path:
+    """A file a peer needs (a plugin, a config), with the same rule as :func:`require`."""
+    if not path.exists():
+        missing_peer(f"{path} missing: install the Debian package {package!r}")
+    return path
 
 
 def free_port() -> int:
@@ -111,7 +124,8 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: floa
 class ServeProcess:
     """`vscanner serve` in a subprocess; its log is kept for failure reports."""
 
-    def __init__(self, profile: str, data: Path, aet: str, log: Path, extra: list[str] | None = None) -> None:
+    def __init__(self, profile: str, data: Path, aet: str, log: Path, extra: list[str] | None = None,
+                 serve_args: list[str] | tuple[str, ...] = ()) -> None:
         self.profile = profile
         self.data = data
         self.aet = aet
@@ -119,7 +133,7 @@ class ServeProcess:
         self.log_path = log
         self._log = open(log, "wb")
         cmd = [sys.executable, "-m", "appliance", *(extra or []), "serve", "--profile", profile,
-               "--aet", aet, "--host", "127.0.0.1", "--port", str(self.port), "--data", str(data)]
+               "--aet", aet, "--host", "127.0.0.1", "--port", str(self.port), "--data", str(data), *serve_args]
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
         try:
             wait_for_log(log, f"on 127.0.0.1:{self.port} ", self.proc)
@@ -132,7 +146,7 @@ class ServeProcess:
             self._log.flush()
         return self.log_path.read_text(errors="replace")
 
-    def stop(self, timeout: float = 10.0) -> int:
+    def stop(self, timeout: float = 15.0) -> int:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -140,7 +154,8 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout)
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
         return self.proc.returncode
 
 

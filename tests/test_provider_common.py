@@ -8,7 +8,6 @@ The helpers start `vscanner serve` with serve options (``--config``, ``--accept-
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,46 +23,18 @@ from appliance.profile import find_profile
 from appliance.store import Store
 
 from .data import ct_image, mr_image
-from .peers import free_port, require, run, wait_for_log, wait_for_port, PEER_ENV
+from .peers import PEER_ENV, ServeProcess, free_port, require, run, wait_for_port
 
 
 # --- helpers ----------------------------------------------------------------------------------
 
 
-class Provider:
-    """`vscanner serve` in a subprocess with serve options; its log is kept for failures."""
+class Provider(ServeProcess):
+    """`vscanner serve` in a subprocess with serve options (``--config`` ...) and global ones."""
 
     def __init__(self, profile: str, data: Path, aet: str, log: Path, serve_args: list[str] = (),
                  global_args: list[str] = ()) -> None:
-        self.profile, self.data, self.aet = profile, data, aet
-        self.port = free_port()
-        self.log_path = log
-        self._log = open(log, "wb")
-        cmd = [sys.executable, "-m", "appliance", *global_args, "serve", "--profile", profile, "--aet", aet,
-               "--host", "127.0.0.1", "--port", str(self.port), "--data", str(data), *serve_args]
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
-        try:
-            wait_for_log(log, f"on 127.0.0.1:{self.port} ", self.proc)
-        except Exception:
-            self.stop()
-            raise RuntimeError(f"vscanner serve did not start:\n{self.log()}")
-
-    def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, timeout: float = 15.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
-        if not self._log.closed:
-            self._log.close()
-        return self.proc.returncode
+        super().__init__(profile, data, aet, log, extra=list(global_args), serve_args=list(serve_args))
 
 
 @pytest.fixture

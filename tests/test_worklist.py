@@ -29,7 +29,7 @@ from appliance.net.worklist import (
 )
 from appliance.profile import find_profile
 
-from .peers import PEER_ENV, free_port, require, wait_for_port
+from .peers import PEER_ENV, free_port, require, require_file, wait_for_port
 
 PROFILES = ["syngo-mr-xa11b", "syngo-mi-petct-2011a", "oasis-velocity", "coherence-primeview-3i", "syngo-ct-va50a"]
 TODAY = dt.date.today()
@@ -383,12 +383,7 @@ def orthanc_wlm(tmp_path: Path, request: pytest.FixtureRequest):
     import json
 
     binary = require("Orthanc")
-    plugin = Path("/usr/share/orthanc/plugins/libModalityWorklists.so")
-    if not plugin.exists():
-        message = f"{plugin} missing: install the Debian package 'orthanc'"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    plugin = require_file(Path("/usr/share/orthanc/plugins/libModalityWorklists.so"), "orthanc")
     root = tmp_path / "orthanc"
     (root / "db").mkdir(parents=True)
     (root / "worklists").mkdir()
