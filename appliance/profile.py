@@ -311,6 +311,10 @@ class StorageSCP:
     status_mismatch: str = _f("A900", check="status")
     status_unable_to_process: str = _f("C000", check="status")
     abort_on_failure: bool = _f(False)
+    implicit_vr_unknown_private: Literal["keep", "remove"] = _f("keep")
+    private_in_sequences: Literal["keep", "remove"] = _f("keep")
+    known_private_creators: tuple[str, ...] = _f(())
+    decompress_on_import: tuple[str, ...] = _f((), check="ts")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -30,6 +30,8 @@ PACKAGES = {
     "dcmqrscp": "dcmtk",
     "dcmqridx": "dcmtk",
     "dump2dcm": "dcmtk",
+    "dcmcrle": "dcmtk",
+    "dcmcjpeg": "dcmtk",
     "dcmprscp": "dcmtk",
     "dcmprscu": "dcmtk",
     "dcmpsprt": "dcmtk",

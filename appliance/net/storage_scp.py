@@ -11,7 +11,9 @@ Per profile: the failure statuses (``status_out_of_resources``, ``status_mismatc
 ``status_unable_to_process``), the duplicate policy (``duplicates``, applied by the store; a
 kept or replaced duplicate is answered with success, a rejected one with
 ``status_unable_to_process``) and whether the association is aborted after a failure
-(``abort_on_failure``). Out of resources is answered when the store's quota would be exceeded
+(``abort_on_failure``). What the product changes before storing (unknown private attributes
+in Implicit VR, private attributes in sequence items, decompression) is applied by
+:mod:`.import_rules`. Out of resources is answered when the store's quota would be exceeded
 or the disk's free space would drop under the site's threshold (``vscanner serve
 --store-quota / --min-free-space``), or when the disk is really full.
 """
@@ -28,11 +30,13 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import UID
 
 from ..errors import StoreError
 from ..profile import Profile, is_valid_uid
 from ..store import Duplicate, Store, StoreFull
 from ..store.index import encode_file_meta, encode_file_meta_fields, parse_dataset_header
+from .import_rules import applies, apply_import_rules
 from .policy import AfterResponse
 
 LOGGER = logging.getLogger(__name__)
@@ -212,9 +216,21 @@ def _store(event, ctx: StorageContext, req, raw: memoryview,  # type: ignore[no-
             LOGGER.error("C-STORE %s from %s refused with 0x%04X: %s", sop_uid, calling, code, short)
             return failure(code, "out of resources: " + short)
 
+    data: bytes | memoryview = raw
+    stored_ts = str(ts_uid)
+    if applies(policy, stored_ts):
+        try:
+            imported = apply_import_rules(raw, stored_ts, policy)
+        except StoreError as exc:
+            LOGGER.warning("C-STORE from %s refused: %s: %s", calling, sop_uid, exc.message)
+            return failure(int(policy.status_unable_to_process, 16), exc.message)
+        if imported is not None:
+            data, stored_ts = imported.dataset, imported.transfer_syntax
+            LOGGER.info("C-STORE %s from %s: %s, as the statement says", sop_uid, calling, "; ".join(imported.changes))
+
     try:
-        result = ctx.store.add_received(raw, meta_bytes=_file_meta(ctx, sop_class, sop_uid, ts_uid, calling),
-                                        transfer_syntax=ts_uid, header=header, source_ae=calling)
+        result = ctx.store.add_received(data, meta_bytes=_file_meta(ctx, sop_class, sop_uid, stored_ts, calling),
+                                        transfer_syntax=stored_ts, header=header, source_ae=calling)
     except Duplicate as exc:
         LOGGER.warning("C-STORE from %s refused: %s", calling, exc.message)
         return failure(int(policy.status_unable_to_process, 16), "duplicate SOP Instance UID")
@@ -231,12 +247,10 @@ def _store(event, ctx: StorageContext, req, raw: memoryview,  # type: ignore[no-
         calling,
         _class_name(sop_class),
         len(raw),
-        ts_uid.name,
+        UID(stored_ts).name,
     )
     return _status(SUCCESS)
 
 
 def _class_name(uid: str) -> str:
-    from pydicom.uid import UID
-
     return UID(uid).name
