@@ -341,6 +341,7 @@ class QueryRetrieve:
     question_mark_as_asterisk: bool = _f(False)
     case_insensitive_names: bool = _f(False)
     retrieves_per_association: int = _f(0)
+    pending_unsupported_keys: Literal["FF00", "FF01"] = _f("FF00")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,6 +6,8 @@ getscu where the product provides C-GET; plus pynetdicom requests for what DCMTK
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role
@@ -356,3 +358,22 @@ def test_associations_the_scp_opens_have_tcp_nodelay(tmp_path):
         listener.shutdown()
     assert responses[-1][0].Status == 0x0000
     assert seen and all(v == 1 for v in seen)
+
+
+@pytest.mark.parametrize("pid,expected", [("syngo-mi-petct-2011a", "0xff01"), ("coherence-primeview-3i", "0xff01"),
+                                          ("syngo-ct-va50a", "0xff00")])
+def test_unsupported_optional_key_gives_the_statements_pending_status(provider, tmp_path, pid, expected):
+    """001 Table 27 / 003 Table 24 list FF01 for matches where an optional key was not supported;
+    syngo CT VA50A's Find SCP answers FF00 and simply leaves the key out."""
+    profile = find_profile(pid)
+    assert "EthnicGroup" not in (profile.query_retrieve.keys_scp or {}).get("STUDY", ())
+    server, a, _ = _start(provider, tmp_path, pid)
+    binary = require("findscu")
+    r = run([binary, "-d", "-S", "-aet", "DCMTK", "-aec", server.aet, "-k", "QueryRetrieveLevel=STUDY",
+             "-k", f"StudyInstanceUID={a[0].StudyInstanceUID}", "-k", "EthnicGroup=", "127.0.0.1", str(server.port)])
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    statuses = re.findall(r"DIMSE Status\s+:\s+(0x[0-9a-f]{4})", out)
+    assert statuses == [expected, "0x0000"], out
+    pending = out.split("Received Find Response")[1]
+    assert "(0020,000d)" in pending and "(0010,2160)" not in pending, pending  # the key is left out

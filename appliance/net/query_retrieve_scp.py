@@ -111,6 +111,8 @@ DERIVED = {
 ALWAYS_RETURNABLE = ("RetrieveAETitle", "InstanceAvailability")
 
 SUCCESS, PENDING, CANCEL = 0x0000, 0xFF00, 0xFE00
+PENDING_UNSUPPORTED_KEYS = 0xFF01
+NOT_KEYS = ("QueryRetrieveLevel", "SpecificCharacterSet", "TimezoneOffsetFromUTC")
 IDENTIFIER_DOES_NOT_MATCH = 0xA900
 STRING_VRS = {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UR", "UT"}
 NUMERIC_VRS = {"IS", "DS", "US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"}
@@ -224,6 +226,12 @@ def matching_keys(profile: Profile, query: Query) -> set[str]:
         if query.relational:
             out |= set(keys_scp.get(level, ()))
     return out
+
+
+def unsupported_keys(profile: Profile, query: Query) -> list[str]:
+    """Keys of *query*'s identifier the product neither matches nor returns (left out of responses)."""
+    keys = matching_keys(profile, query) | set(ALWAYS_RETURNABLE) | set(NOT_KEYS)
+    return [e.keyword or str(e.tag) for e in _requested(query.identifier) if e.keyword not in keys]
 
 
 def _values(value: Any) -> list[str]:
@@ -609,6 +617,12 @@ def handle_find(event: Any, ctx: QueryRetrieveContext) -> Iterator[tuple[Any, Da
         return
     limit = ctx.profile.query_retrieve.max_matches or 0
     count = 0
+    pending = PENDING
+    unsupported = unsupported_keys(ctx.profile, query)
+    if unsupported and ctx.profile.query_retrieve.pending_unsupported_keys == "FF01":
+        pending = PENDING_UNSUPPORTED_KEYS
+        LOGGER.info("C-FIND from %s: optional keys not supported: %s (pending status FF01)", calling,
+                    ", ".join(unsupported))
     try:
         for match in find_matches(ctx, query):
             if event.is_cancelled:
@@ -620,7 +634,7 @@ def handle_find(event: Any, ctx: QueryRetrieveContext) -> Iterator[tuple[Any, Da
                                calling, limit)
                 break
             count += 1
-            yield PENDING, match
+            yield pending, match
     except QueryError as exc:
         yield _status(exc.status, exc.comment), None
         return
