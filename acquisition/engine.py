@@ -14,7 +14,7 @@ classes. Everything random comes from ``numpy.random.default_rng([seed, series i
 from __future__ import annotations
 
 __all__ = ["Limits", "SeriesResult", "Acquisition", "WrittenSeries", "acquire", "list_protocols",
-           "object_kinds"]
+           "object_kinds", "derivable_kinds", "list_objects", "MovedPhantom", "RESCAN_MOTION"]
 
 import io
 import logging
@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pydicom
@@ -38,9 +38,11 @@ from appliance.errors import UsageError
 
 from . import contours, geometry, physics
 from .geometry import Plane
-from .iods import SOP_CLASSES, ImageFrame, ObjectContext
+from .iods import DERIVED_BUILDERS, DOCUMENT_BUILDERS, SOP_CLASSES, ImageFrame, ObjectContext
 from .iods import dose_sr, enhanced, legacy, rt
 from .iods import modules as m
+from .iods.derived_images import Source
+from .iods.registration import rigid_matrix
 from .iods.uids import UIDFactory
 from .phantoms import Phantom, make_phantom
 from .protocols import PixelEncoding, ProductData, Protocol, SeriesSpec, product_data_for
@@ -94,10 +96,24 @@ class Acquisition:
     patient: m.PatientInfo
     study: m.StudyInfo
     series: list[SeriesResult]
+    exam: Any = field(default=None, repr=False, compare=False)
 
     @property
     def datasets(self) -> list[Dataset]:
         return [d for s in self.series for d in s.datasets]
+
+    def derive(self, kind: str, source: str | None = None) -> list[SeriesResult]:
+        """Make an object of *kind* (see :func:`derivable_kinds`) from this exam and add its
+        series (and, for a spatial registration, the repositioned rescan it registers) to
+        :attr:`series`. *source* names the image series it derives from (its description);
+        default: the first single-orientation image series. Refuses kinds the profile does
+        not create."""
+        if self.exam is None:
+            raise UsageError("this acquisition has no exam state to derive objects from",
+                             "derive from the Acquisition that acquire() returned")
+        new = self.exam.derive(kind, source)
+        self.series.extend(new)
+        return new
 
     def write(self, out_dir: str | os.PathLike[str], progress: Progress | None = None,
               workers: int = 1) -> list[WrittenSeries]:
@@ -203,6 +219,34 @@ def object_kinds(profile, product: ProductData, protocol: Protocol, enhanced_fla
     return kinds
 
 
+def derivable_kinds() -> dict[str, str]:
+    """Object kinds made after the acquisition (``Acquisition.derive``): kind -> SOP Class UID."""
+    return {k: SOP_CLASSES[k] for k in [*DERIVED_BUILDERS, *DOCUMENT_BUILDERS]}
+
+
+def list_objects(profile) -> list[tuple[str, str, list[str], str]]:
+    """Every class *profile* creates: (SOP Class UID, name, object kinds, how it is made:
+    ``protocol``, ``derive``, or ``no protocol`` for a kind no protocol of this product makes)."""
+    product = product_data_for(profile.id, profile.source)
+    in_protocols = set()
+    for proto in product.protocols:
+        for flag in (None, True, False):
+            try:
+                in_protocols.update(object_kinds(profile, product, proto, flag))
+            except UsageError:
+                pass
+    rows = []
+    for c in profile.classes(service="storage"):
+        if not c.creates:
+            continue
+        kinds = [k for k, uid in SOP_CLASSES.items() if uid == c.uid]
+        how = ("protocol" if any(k in in_protocols for k in kinds) else
+               "derive" if any(k in DERIVED_BUILDERS or k in DOCUMENT_BUILDERS for k in kinds) else
+               "no protocol" if kinds else "not built")
+        rows.append((c.uid, c.name, kinds, how))
+    return rows
+
+
 # --- geometry ---------------------------------------------------------------------------------
 
 
@@ -252,6 +296,36 @@ def _downsample(a: np.ndarray, n: int) -> np.ndarray:
 
 # --- the engine -------------------------------------------------------------------------------
 
+# The patient's movement between a series and its rescan (a spatial registration relates the
+# two frames of reference): 4 degrees about the feet-head axis, 1.5 about left-right, and a
+# shift of (3, -2, 5) mm. [emulator choice]
+RESCAN_MOTION = rigid_matrix((1.5, 0.0, 4.0), (3.0, -2.0, 5.0))
+
+
+class MovedPhantom:
+    """A phantom moved rigidly by *motion* (4x4, patient coordinates): the labels at a point
+    q are the original phantom's at ``motion^-1 q``."""
+
+    def __init__(self, phantom: Phantom, motion: np.ndarray) -> None:
+        self.phantom, self.motion = phantom, np.asarray(motion, float)
+        self.inverse = np.linalg.inv(self.motion)
+        self.tissues = phantom.tissues
+        self.name = phantom.name
+
+    def label(self, tissue_name: str) -> int:
+        return self.phantom.label(tissue_name)
+
+    def labels_on_grid(self, origin, row_step, column_step, shape: tuple[int, int]) -> np.ndarray:
+        r, t = self.inverse[:3, :3], self.inverse[:3, 3]
+        return self.phantom.labels_on_grid(r @ np.asarray(origin, float) + t, r @ np.asarray(row_step, float),
+                                           r @ np.asarray(column_step, float), shape)
+
+
+# Modality of a document-like object's series, by SOP Class UID
+_DOCUMENT_MODALITY = {"1.2.840.10008.5.1.4.1.1.88.59": "KO", "1.2.840.10008.5.1.4.1.1.88.22": "SR",
+                      "1.2.840.10008.5.1.4.1.1.88.33": "SR", "1.2.840.10008.5.1.4.1.1.104.1": "DOC",
+                      "1.2.840.10008.5.1.4.1.1.481.5": "RTPLAN", "1.2.840.10008.5.1.4.1.1.481.2": "RTDOSE"}
+
 
 def object_charset(profile, worklist: WorklistItem | None) -> str:
     """The Specific Character Set of the objects: the worklist item's when the product supports
@@ -290,6 +364,9 @@ class _Exam:
             private=product.private, timezone_offset=h.timezone_offset)
         self.frame_of_reference = self.uids.new("for")  # one per study position (the protocol)
         self.results: dict[str, SeriesResult] = {}
+        self.phantoms: dict[str, Any] = {}
+        self.acquired: list[SeriesResult] = []  # the protocol's series and derived documents, in order
+        self.frames_of_reference: dict[str, str] = {}
         self.events: list[dose_sr.IrradiationEvent] = []
         self.clock = when
         self.done, self.total = 0, self._estimate_total()
@@ -331,6 +408,9 @@ class _Exam:
             res = getattr(self, f"_{spec.kind}")(spec, kind, ph, rng, start, index)
             res.start = start
             self.results[spec.description] = res
+            self.phantoms[spec.description] = ph
+            self.frames_of_reference[spec.description] = self.frame_of_reference
+            self.acquired.append(res)
             out.append(res)
             self.clock = start + timedelta(seconds=res.duration + 30.0)
         return out
@@ -650,6 +730,132 @@ class _Exam:
         self.tick(spec.description)
         return SeriesResult(spec, kind, series.uid, [ds], duration=1.0)
 
+    # --- objects derived after the acquisition ---------------------------------------------
+
+    def derive(self, kind: str, source: str | None = None) -> list[SeriesResult]:
+        if kind not in DERIVED_BUILDERS and kind not in DOCUMENT_BUILDERS:
+            raise UsageError(f"unknown object kind {kind!r} to derive",
+                             "known: " + ", ".join(sorted([*DERIVED_BUILDERS, *DOCUMENT_BUILDERS])))
+        uid = SOP_CLASSES[kind]
+        created = {c.uid for c in self.profile.classes(service="storage") if c.creates}
+        if uid not in created:
+            raise UsageError(
+                f"profile {self.profile.id!r} does not create {UID(uid).name} ({uid})",
+                f"its statement lists the classes it creates: vscanner acquire --profile {self.profile.id} "
+                "--list-objects")
+        start = self.clock
+        index = 1000 + len(self.results)
+        out: list[SeriesResult] = []
+        if kind in DOCUMENT_BUILDERS:
+            _, build = DOCUMENT_BUILDERS[kind]
+            series = self._derived_series(kind, _DOCUMENT_MODALITY.get(uid, "OT"), UID(uid).name, start,
+                                          self.frame_of_reference)
+            # the source: the datasets of the protocol's series and of the documents made before
+            # (an RT Dose needs its RT Plan), not the derived images
+            datasets = list(build(self.ctx, series, [d for r in self.acquired for d in r.datasets]))
+        else:
+            _, build, modality = DERIVED_BUILDERS[kind]
+            res = self._source_result(source)
+            src = self._source(res)
+            if kind == "spatial_registration":
+                rescan = self._rescan(res, index)
+                out.append(rescan)
+                series = self._derived_series(kind, modality, f"Registration {res.spec.description}", start,
+                                              src.frame_of_reference_uid)
+                datasets = build(self.ctx, series, src, self._source(rescan), np.linalg.inv(RESCAN_MOTION))
+            else:
+                description = f"{_DERIVED_TITLES.get(kind, kind)} {res.spec.description}"
+                series = self._derived_series(kind, modality or src.modality, description, start,
+                                              src.frame_of_reference_uid)
+                if kind == "mr_spectroscopy":
+                    datasets = build(self.ctx, series, src, rng=np.random.default_rng([self.seed, index]))
+                else:
+                    datasets = build(self.ctx, series, src)
+        spec = SeriesSpec(kind=kind, description=series.description, series_number=series.number)
+        result = SeriesResult(spec, kind, series.uid, list(datasets), start=start, duration=10.0)
+        self.results[spec.description] = result
+        if kind in DOCUMENT_BUILDERS:
+            self.acquired.append(result)
+        out.append(result)
+        self.clock = start + timedelta(seconds=40.0)
+        self.tick(spec.description)
+        return out
+
+    def _next_series_number(self) -> int:
+        return max([int(d.SeriesNumber) for r in self.results.values() for d in r.datasets[:1]] or [0]) + 1
+
+    def _derived_series(self, kind: str, modality: str, description: str, start: datetime,
+                        frame_of_reference: str | None) -> m.SeriesInfo:
+        rule = self.ctx.rule(kind)
+        return m.SeriesInfo(
+            uid=self.ctx.instance_uid(kind), number=rule.series_number or self._next_series_number(),
+            modality=modality, description=description[:64],
+            protocol_name=str(rule.fixed.get("ProtocolName", self.protocol.name)), when=start,
+            body_part=self.protocol.body_part, patient_position=self.product.header.patient_position,
+            operator=self.product.header.operator, frame_of_reference_uid=frame_of_reference, image_type=())
+
+    def _source_result(self, name: str | None) -> SeriesResult:
+        images = [r for r in self.results.values() if r.kind in _IMAGE_KINDS and r.values is not None]
+        if name is not None:
+            for r in images:
+                if r.spec.description.lower() == name.lower():
+                    return r
+            raise UsageError(f"protocol {self.protocol.name!r} has no image series {name!r} to derive from",
+                             "known: " + ", ".join(repr(r.spec.description) for r in images))
+        for r in images:
+            if len({p.row_cosine + p.column_cosine for p in r.planes}) == 1:
+                return r
+        raise UsageError(f"protocol {self.protocol.name!r} has no image series to derive objects from",
+                         "choose a protocol with an MR, CT or PET series")
+
+    def _source(self, res: SeriesResult, with_second: bool = True) -> Source:
+        ph = self.phantoms[res.spec.description]
+        d0 = res.datasets[0]
+        same = [r for r in self.results.values() if r is not res and r.kind in _IMAGE_KINDS
+                and r.values is not None and r.planes == res.planes]
+        enc = self.encoding(res.kind)
+        if res.kind in ("mr_image", "enhanced_mr"):
+            slope, intercept = 1.0 / (enc.signal_scale or 2000.0), 0.0
+        else:
+            slope, intercept = enc.rescale_slope, enc.rescale_intercept
+        mr = res.spec.mr
+        return Source(
+            series_uid=res.uid, modality=str(d0.Modality), description=res.spec.description,
+            datasets=res.datasets, planes=res.planes, values=res.values,
+            labels=lambda p, ph=ph: ph.labels_on_grid(*geometry.grid(p)), tissues=ph.tissues,
+            frame_of_reference_uid=self.frames_of_reference.get(res.spec.description, self.frame_of_reference),
+            study_uid=self.study.uid, body_part=res.spec.body_part or self.protocol.body_part, mr=mr,
+            field_strength=self.product.header.field_strength or 1.5,
+            frequency=self.product.header.imaging_frequency or 42.577478 * (self.product.header.field_strength or 1.5),
+            value_slope=slope, value_intercept=intercept,
+            second=self._source(same[0], with_second=False) if same and with_second else None)
+
+    def _rescan(self, res: SeriesResult, index: int) -> SeriesResult:
+        """The series *res* again, after the patient moved by :data:`RESCAN_MOTION`, in a new
+        frame of reference (the patient was repositioned)."""
+        spec = replace(res.spec, description=f"{res.spec.description} rescan"[:64],
+                       series_number=self._next_series_number())
+        ph = MovedPhantom(self.phantoms[res.spec.description], RESCAN_MOTION)
+        saved, self.frame_of_reference = self.frame_of_reference, self.uids.new("for")
+        start = self.clock
+        try:
+            out = getattr(self, f"_{spec.kind}")(spec, res.kind, ph, np.random.default_rng([self.seed, index]),
+                                                 start, index)
+        finally:
+            moved_for, self.frame_of_reference = self.frame_of_reference, saved
+        out.start = start
+        self.results[spec.description] = out
+        self.phantoms[spec.description] = ph
+        self.frames_of_reference[spec.description] = moved_for
+        self.clock = start + timedelta(seconds=out.duration + 30.0)
+        return out
+
+
+_IMAGE_KINDS = ("mr_image", "enhanced_mr", "ct_image", "enhanced_ct", "pet_image")
+_DERIVED_TITLES = {"segmentation": "SEG", "mf_grayscale_sc": "MIP", "mf_true_color_sc": "Fusion",
+                   "enhanced_mr_color": "Color", "rwv_mapping": "RWV", "mr_spectroscopy": "SVS",
+                   "raw_data": "Raw", "gsps": "PR"}
+
 
 def acquire(
     profile,
@@ -664,6 +870,8 @@ def acquire(
     limits: Limits = Limits(),
     progress: Progress | None = None,
     mpps_uid: str | None = None,
+    derived: Sequence[str] = (),
+    derive_from: str | None = None,
 ) -> Acquisition:
     """Run *protocol* (a name, default the product's first, or a :class:`Protocol` value)
     of *profile* and return its objects.
@@ -673,7 +881,10 @@ def acquire(
     otherwise *patient* is registered manually. *mpps_uid* is the SOP Instance UID of the
     exam's Modality Performed Procedure Step (from the MPPS N-CREATE); the objects reference it
     (a UID is made up for a worklist exam without one). Pixels depend only on *seed* (and the
-    limits); UIDs are unique per run unless *reproducible*.
+    limits); UIDs are unique per run unless *reproducible*. *derived* names object kinds made
+    after the protocol's series (:meth:`Acquisition.derive`, :func:`derivable_kinds`); they are
+    checked against the profile before anything is acquired, and made from the image series
+    described *derive_from* (default: the first single-orientation image series).
     """
     product = product_data_for(profile.id, profile.source)
     try:
@@ -683,6 +894,16 @@ def acquire(
                          "known: " + ", ".join(repr(p.name) for p in product.protocols)
                          + f" (vscanner acquire --profile {profile.id} --list-protocols)") from None
     kinds = object_kinds(profile, product, proto, enhanced)
+    created = {c.uid for c in profile.classes(service="storage") if c.creates}
+    for kind in derived:
+        if kind not in DERIVED_BUILDERS and kind not in DOCUMENT_BUILDERS:
+            raise UsageError(f"unknown object kind {kind!r} to derive",
+                             "known: " + ", ".join(sorted(derivable_kinds())))
+        if SOP_CLASSES[kind] not in created:
+            raise UsageError(f"profile {profile.id!r} does not create {UID(SOP_CLASSES[kind]).name} "
+                             f"({SOP_CLASSES[kind]})",
+                             f"its statement lists the classes it creates: vscanner acquire --profile {profile.id} "
+                             "--list-objects")
     when = when or datetime.now().replace(microsecond=0)
     exam = _Exam(profile, product, proto, kinds, patient=patient or m.PatientInfo(), worklist=worklist, seed=seed,
                  when=when, reproducible=reproducible, limits=limits, progress=progress, mpps_uid=mpps_uid)
@@ -690,5 +911,8 @@ def acquire(
     for s in series:
         LOGGER.debug("%s %r: series %s, %d object(s) of %s", profile.id, proto.name, s.datasets[0].SeriesNumber,
                      len(s.datasets), UID(s.datasets[0].SOPClassUID).name)
-    return Acquisition(profile.id, proto, exam.patient, exam.study, series)
+    acq = Acquisition(profile.id, proto, exam.patient, exam.study, series, exam=exam)
+    for kind in derived:
+        acq.derive(kind, derive_from)
+    return acq
 

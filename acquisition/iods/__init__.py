@@ -4,7 +4,13 @@
 - :mod:`.enhanced`: Enhanced MR Image and Enhanced CT Image (shared and per-frame
   functional groups, Dimension Organization/Index);
 - :mod:`.dose_sr`: X-Ray Radiation Dose SR (TID 10011) after a CT exam;
-- :mod:`.rt`: RT Image and RT Structure Set.
+- :mod:`.rt`: RT Image and RT Structure Set;
+- :mod:`.derived_images`: objects derived from an acquired series (Segmentation, multi-frame
+  Secondary Capture, Enhanced MR Color, Real World Value Mapping, MR Spectroscopy, Raw Data);
+- :mod:`.registration`: Spatial Registration and Grayscale Softcopy Presentation State;
+- :mod:`.documents` and :mod:`.rt_plan_dose` (when present): document-like objects made from
+  the datasets of an exam. Their ``BUILDERS`` are merged into :data:`SOP_CLASSES` and
+  :data:`DOCUMENT_BUILDERS`.
 
 Every builder takes an :class:`ObjectContext` (patient, study, equipment, the product's
 rules for the object kind, character set, UIDs) and returns finished datasets with File
@@ -14,11 +20,14 @@ enhanced object built from the same frames hold identical pixel data.
 
 from __future__ import annotations
 
-__all__ = ["ObjectContext", "ImageFrame", "SOP_CLASSES", "common_modules", "finish"]
+__all__ = ["ObjectContext", "ImageFrame", "SOP_CLASSES", "DERIVED_BUILDERS", "DOCUMENT_BUILDERS", "common_modules",
+           "finish"]
 
+import logging
 from dataclasses import dataclass, field
+from importlib import import_module
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -127,3 +136,39 @@ def finish(ds: Dataset, ctx: ObjectContext, kind: str, sop_instance_uid: str) ->
     m.file_meta(ds, implementation_class_uid=ctx.implementation_class_uid,
                 implementation_version_name=ctx.implementation_version_name)
     return ds
+
+
+# --- objects made after the acquisition ----------------------------------------------------------
+
+LOGGER = logging.getLogger(__name__)
+
+# kind -> (SOP Class UID, builder(ctx, series, source, ...), modality of the new series or "")
+DERIVED_BUILDERS: dict[str, tuple[str, Callable, str]] = {}
+# kind -> (SOP Class UID, builder(ctx, series, source datasets) -> datasets)
+DOCUMENT_BUILDERS: dict[str, tuple[str, Callable]] = {}
+
+
+def _load_builders() -> None:
+    from . import derived_images, registration
+
+    for module in (derived_images, registration):
+        DERIVED_BUILDERS.update(module.BUILDERS)
+    for name in ("documents", "rt_plan_dose"):
+        try:
+            module = import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                LOGGER.warning("%s.%s not loaded: %s", __name__, name, exc)
+            continue
+        except Exception as exc:  # a broken optional builder module must not stop the others
+            LOGGER.warning("%s.%s not loaded: %s", __name__, name, exc)
+            continue
+        builders = getattr(module, "BUILDERS", None)
+        if isinstance(builders, dict):
+            for kind, (uid, build, *_) in builders.items():
+                DOCUMENT_BUILDERS[kind] = (uid, build)
+    for kind, (uid, *_) in [*DERIVED_BUILDERS.items(), *DOCUMENT_BUILDERS.items()]:
+        SOP_CLASSES.setdefault(kind, uid)
+
+
+_load_builders()

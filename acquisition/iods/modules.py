@@ -40,6 +40,12 @@ __all__ = [
     "fixed_values",
     "private_blocks",
     "file_meta",
+    "content_identification",
+    "common_instance_reference",
+    "image_references",
+    "dimension_index",
+    "evidence",
+    "srgb_icc_profile",
 ]
 
 from dataclasses import dataclass
@@ -529,3 +535,143 @@ def file_meta(ds: Dataset, *, implementation_class_uid: str, implementation_vers
     meta.ImplementationVersionName = implementation_version_name
     ds.file_meta = meta
     return ds
+
+
+# --- derived objects ----------------------------------------------------------------------------
+
+
+def content_identification(ds: Dataset, *, number: int, label: str, description: str = "",
+                           creator: str = "") -> Dataset:
+    """Content Identification macro (C.10.9): Instance Number, Content Label (CS), Content
+    Description and Content Creator's Name (both type 2)."""
+    ds.InstanceNumber = number
+    ds.ContentLabel = label
+    ds.ContentDescription = description
+    ds.ContentCreatorName = creator
+    return ds
+
+
+def image_references(references: Iterable[tuple[str, str, int | None]]) -> list[Dataset]:
+    """Referenced Image Sequence items ``(class, instance, frame or None)``; frames of one
+    multi-frame instance are merged into one item with several Referenced Frame Numbers."""
+    items: dict[str, Dataset] = {}
+    frames: dict[str, list[int]] = {}
+    for cls, uid, frame in references:
+        if uid not in items:
+            item = items[uid] = Dataset()
+            item.ReferencedSOPClassUID = cls
+            item.ReferencedSOPInstanceUID = uid
+            frames[uid] = []
+        if frame is not None:
+            frames[uid].append(int(frame))
+    for uid, numbers in frames.items():
+        if numbers:
+            items[uid].ReferencedFrameNumber = numbers if len(numbers) > 1 else numbers[0]
+    return list(items.values())
+
+
+def common_instance_reference(ds: Dataset, study_uid: str,
+                              series: Iterable[tuple[str, str, list[tuple[str, str]]]]) -> Dataset:
+    """Common Instance Reference module (C.12.2): the referenced instances by series
+    ``(study, series, [(class, instance)])``; series of other studies go into the Studies
+    Containing Other Referenced Instances Sequence."""
+    local, other = [], {}
+    for study, series_uid, instances in series:
+        item = Dataset()
+        item.SeriesInstanceUID = series_uid
+        refs = []
+        for cls, uid in dict.fromkeys(instances):
+            r = Dataset()
+            r.ReferencedSOPClassUID = cls
+            r.ReferencedSOPInstanceUID = uid
+            refs.append(r)
+        item.ReferencedInstanceSequence = DicomSequence(refs)
+        if study == study_uid:
+            local.append(item)
+        else:
+            other.setdefault(study, []).append(item)
+    if local:
+        ds.ReferencedSeriesSequence = DicomSequence(local)
+    if other:
+        studies = []
+        for study, items in other.items():
+            s = Dataset()
+            s.StudyInstanceUID = study
+            s.ReferencedSeriesSequence = DicomSequence(items)
+            studies.append(s)
+        ds.StudiesContainingOtherReferencedInstancesSequence = DicomSequence(studies)
+    return ds
+
+
+def dimension_index(ds: Dataset, uid: str, pointers: Sequence[tuple[str, str, str]]) -> Dataset:
+    """Multi-frame Dimension module (C.7.6.17): one Dimension Index item per
+    ``(index keyword, functional group keyword, label)``."""
+    from pydicom.tag import Tag
+
+    org = Dataset()
+    org.DimensionOrganizationUID = uid
+    ds.DimensionOrganizationSequence = DicomSequence([org])
+    items = []
+    for index, group, label in pointers:
+        d = Dataset()
+        d.DimensionOrganizationUID = uid
+        d.DimensionIndexPointer = Tag(tag_for_keyword(index))
+        d.FunctionalGroupPointer = Tag(tag_for_keyword(group))
+        d.DimensionDescriptionLabel = label
+        items.append(d)
+    ds.DimensionIndexSequence = DicomSequence(items)
+    return ds
+
+
+def evidence(study_uid: str, series: Iterable[tuple[str, list[tuple[str, str]]]]) -> list[Dataset]:
+    """Hierarchical SOP Instance Reference macro items (C.17.2.1) for the Referenced/Source
+    Image Evidence Sequences: one study, its series ``(series, [(class, instance)])``."""
+    study = Dataset()
+    study.StudyInstanceUID = study_uid
+    items = []
+    for series_uid, instances in series:
+        item = Dataset()
+        item.SeriesInstanceUID = series_uid
+        refs = []
+        for cls, uid in dict.fromkeys(instances):
+            r = Dataset()
+            r.ReferencedSOPClassUID = cls
+            r.ReferencedSOPInstanceUID = uid
+            refs.append(r)
+        item.ReferencedSOPSequence = DicomSequence(refs)
+        items.append(item)
+    study.ReferencedSeriesSequence = DicomSequence(items)
+    return [study]
+
+
+def srgb_icc_profile() -> bytes:
+    """A small ICC v2 display profile of sRGB (D50-adapted primaries, gamma 2.2 curves) for the
+    ICC Profile module (C.11.15) of colour images."""
+    import struct
+
+    def s15(v: float) -> bytes:
+        return struct.pack(">i", int(round(v * 65536)))
+
+    def xyz(x: float, y: float, z: float) -> bytes:
+        return b"XYZ \0\0\0\0" + s15(x) + s15(y) + s15(z)
+
+    text = b"sRGB (gamma 2.2)"
+    desc = (b"desc\0\0\0\0" + struct.pack(">I", len(text) + 1) + text + b"\0" + struct.pack(">II", 0, 0)
+            + struct.pack(">HB", 0, 0) + bytes(67))
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, 563) + b"\0\0"  # gamma 2.2 as u8Fixed8
+    tags = [(b"desc", desc), (b"cprt", b"text\0\0\0\0No copyright, use freely\0"),
+            (b"wtpt", xyz(0.9642, 1.0, 0.8249)), (b"rXYZ", xyz(0.4361, 0.2225, 0.0139)),
+            (b"gXYZ", xyz(0.3851, 0.7169, 0.0971)), (b"bXYZ", xyz(0.1431, 0.0606, 0.7141)),
+            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for sig, body in tags:
+        body += bytes(-len(body) % 4)
+        table += sig + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    size = offset + len(data)
+    header = (struct.pack(">I", size) + bytes(4) + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ "
+              + struct.pack(">6H", 2026, 1, 1, 0, 0, 0) + b"acsp" + bytes(24) + struct.pack(">I", 0)
+              + s15(0.9642) + s15(1.0) + s15(0.8249) + bytes(48))
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + data

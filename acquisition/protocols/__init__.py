@@ -56,7 +56,17 @@ SPEC_VERSION = 1
 
 # object kinds: one IOD builder each (acquisition.iods.SOP_CLASSES maps them to UIDs)
 OBJECT_KINDS = ("mr_image", "enhanced_mr", "ct_image", "ct_localizer", "enhanced_ct", "pet_image",
-                "sc_image", "dose_sr", "rt_image", "rtstruct")
+                "sc_image", "dose_sr", "rt_image", "rtstruct",
+                # made after the acquisition (Acquisition.derive)
+                "segmentation", "mf_grayscale_sc", "mf_true_color_sc", "enhanced_mr_color", "rwv_mapping",
+                "mr_spectroscopy", "raw_data", "gsps", "spatial_registration")
+
+
+def _known_kinds() -> set[str]:
+    """OBJECT_KINDS and the kinds of every builder module that is present."""
+    from ..iods import SOP_CLASSES
+
+    return set(OBJECT_KINDS) | set(SOP_CLASSES)
 SERIES_KINDS = ("mr", "ct", "ct_localizer", "pet", "rt_image", "rtstruct", "sc", "dose_sr")
 
 
@@ -460,9 +470,10 @@ def _cross_checks(data: ProductData, ld: _Loader) -> None:
 
     if data.spec != SPEC_VERSION:
         ld.problem("spec", f"spec {data.spec} is not supported (this vscanner reads spec {SPEC_VERSION})")
+    known = _known_kinds()
     for kind, rules in data.objects.items():
-        if kind not in OBJECT_KINDS:
-            ld.problem(f"objects.{kind}", f"unknown object kind; known: {', '.join(OBJECT_KINDS)}")
+        if kind not in known:
+            ld.problem(f"objects.{kind}", f"unknown object kind; known: {', '.join(sorted(known))}")
         for kw in rules.fixed:
             if tag_for_keyword(kw) is None:
                 ld.problem(f"objects.{kind}.fixed.{kw}", "not a DICOM keyword")
@@ -481,7 +492,7 @@ def _cross_checks(data: ProductData, ld: _Loader) -> None:
             if not ok:
                 ld.problem(f"private[{i}].elements[{j}].element", f"{e.element!r} is not two hex digits")
         for k in b.objects:
-            if k not in OBJECT_KINDS:
+            if k not in known:
                 ld.problem(f"private[{i}].objects", f"unknown object kind {k!r}")
     for kw in data.worklist.request_attributes:
         if tag_for_keyword(kw) is None:

@@ -3,6 +3,8 @@
     vscanner acquire --profile syngo-ct-va50a --list-protocols
     vscanner acquire --profile syngo-ct-va50a --protocol "Head routine" --out ./exam
     vscanner acquire --profile syngo-mr-xa11b --legacy --patient-name "DOE^JOHN" --patient-id P1 --out ./mr
+    vscanner acquire --profile syngo-mr-xa11b --list-objects
+    vscanner acquire --profile syngo-mr-xa11b --derive segmentation --derive gsps --out ./mr
 """
 
 from __future__ import annotations
@@ -25,12 +27,22 @@ def register(subparsers) -> None:
                "  vscanner acquire --profile syngo-ct-va50a --list-protocols\n"
                "  vscanner acquire --profile syngo-ct-va50a --protocol 'Head routine' --out exam\n"
                "  vscanner acquire --profile syngo-mr-xa11b --legacy --patient-name DOE^JOHN "
-               "--patient-id P1 --out mr\n",
+               "--patient-id P1 --out mr\n"
+               "  vscanner acquire --profile syngo-mr-xa11b --list-objects\n"
+               "  vscanner acquire --profile syngo-mr-xa11b --derive segmentation --derive gsps --out mr\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sp.add_argument("--profile", required=True, help="profile id (see `vscanner profiles`) or a .toml path")
     sp.add_argument("--protocol", help="protocol name (default: the product's first; see --list-protocols)")
     sp.add_argument("--list-protocols", action="store_true", help="list the product's protocols and exit")
+    sp.add_argument("--list-objects", action="store_true",
+                    help="list the classes the product creates, their object kinds and how each is made, and exit")
+    sp.add_argument("--derive", action="append", default=[], metavar="KIND",
+                    help="also make an object of KIND from the acquired series (repeatable; see --list-objects), "
+                         "e.g. segmentation, gsps, spatial_registration")
+    sp.add_argument("--derive-from", metavar="SERIES",
+                    help="the series description --derive objects are made from (default: the first "
+                         "single-orientation image series)")
     kind = sp.add_mutually_exclusive_group()
     kind.add_argument("--enhanced", dest="enhanced", action="store_const", const=True,
                       help="write Enhanced MR/CT objects (if the product creates them)")
@@ -60,6 +72,12 @@ def cmd_acquire(args: argparse.Namespace) -> int:
             kinds = ", ".join(f"{s.series_number}:{s.kind}" for s in p.series)
             print(f"{p.name:<22} {p.description}  [{kinds}]")
         return 0
+    if args.list_objects:
+        from acquisition.engine import list_objects
+
+        for uid, name, kinds, how in list_objects(profile):
+            print(f"{name:<58} {uid:<30} {how:<11} {', '.join(kinds) or '-'}")
+        return 0
     if not args.out:
         raise UsageError("--out is required", f"e.g. vscanner acquire --profile {args.profile} --out ./exam")
     for value, name in ((args.max_matrix, "--max-matrix"), (args.max_slices, "--max-slices")):
@@ -72,7 +90,8 @@ def cmd_acquire(args: argparse.Namespace) -> int:
     bar = _ProgressBar(sys.stderr)
     started = time.perf_counter()
     acq = acquire(profile, args.protocol, enhanced=args.enhanced, patient=patient, seed=args.seed,
-                  limits=Limits(max_matrix=args.max_matrix, max_slices=args.max_slices), progress=bar.acquiring)
+                  limits=Limits(max_matrix=args.max_matrix, max_slices=args.max_slices), progress=bar.acquiring,
+                  derived=args.derive, derive_from=args.derive_from)
     import os
 
     workers = min(os.cpu_count() or 1, 4) if len(acq.datasets) >= 32 else 1
