@@ -485,3 +485,22 @@ def test_a_failure_status_aborts_the_job(dcmprscp, tmp_path, pid):
     result = print_images(find_profile(pid), node, make_images(tmp_path / "images2", 1), film_size="8INX10IN",
                           data=tmp_path / "data", dpi=10)
     assert result.ok and len(list((folder / "db").glob("SP_*.dcm"))) == 1
+
+
+def test_camera_events_during_multi_film_jobs_never_stall_the_print_scu(tmp_path, caplog):
+    """The camera sends Printer and Print Job N-EVENT-REPORTs on the print association while
+    the console waits for its own responses; pynetdicom 3.0 serves such events on a thread
+    that raced the requestor's pause protocol (Film Box N-CREATE then waited forever).
+    Bounded: 12 jobs of 4 films, each request under a 20 s DIMSE time-out."""
+    profile = find_profile("syngo-mi-petct-2011a")
+    images = make_images(tmp_path / "images", 4)
+    caplog.set_level("INFO", logger="appliance.net.print_scu")
+    with FilmPrinter(tmp_path / "tray", ae_title="CAMERA", dpi=10, send_events=True) as cam:
+        node = Node(ae_title=cam.ae_title, host="127.0.0.1", port=cam.port)
+        for i in range(12):
+            result = print_images(profile, node, images, display_format="STANDARD\\1,1", data=tmp_path / f"q{i}",
+                                  dpi=10, dimse_timeout=20)
+            assert result.ok, result
+    assert len(list((tmp_path / "tray").rglob("*.png"))) == 12 * 4
+    events = [r.getMessage() for r in caplog.records if r.getMessage().startswith("N-EVENT-REPORT from")]
+    assert sum(" print_job DONE" in e for e in events) >= 12 * 4, events[:10]

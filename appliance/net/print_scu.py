@@ -58,6 +58,7 @@ from pynetdicom.status import code_to_category
 from ..config import Node
 from ..errors import NetworkError
 from ..profile import Profile
+from .event_reports import serve_events_safely
 from .requestor import Context, no_response, open_association, status_text
 
 LOGGER = logging.getLogger(__name__)
@@ -222,6 +223,7 @@ class PrintSession:
             self.profile, self.node, self.ae_title, contexts, purpose="print",
             evt_handlers=[(evt.EVT_N_EVENT_REPORT, self._handle_event_report)],
             dimse_timeout=self.dimse_timeout))
+        serve_events_safely(self.assoc)  # camera events may arrive while a request waits for its response
         self._stack = stack
         accepted = {cx.abstract_syntax for cx in self.assoc.accepted_contexts}
         job_meta = META_COLOR if self.color else META_GRAYSCALE
