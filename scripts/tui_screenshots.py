@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Screenshots (SVG) of every console screen after one exam in the embedded hospital.
+"""Screenshots (SVG) of every console screen, driven like an operator in the embedded hospital.
 
-    python scripts/tui_screenshots.py [--profile syngo-mr-xa11b] [--out images]
+    python scripts/tui_screenshots.py [--profile syngo-mr-xa11b] [--out images] [--size 120x34]
 
-Writes ``tui_patient.svg``, ``tui_exam.svg``, ``tui_jobs.svg``, ``tui_devices.svg`` (with a
-FILM JAM injected into the film camera) and ``tui_log.svg``.
+Writes ``tui_patient.svg`` (the worklist), ``tui_exam.svg`` (an exam with an edited TE, its
+steps and the live preview of the last stored slice), ``tui_browser.svg`` (the store),
+``tui_devices.svg`` (a FILM JAM injected into the film camera: the product's message, the
+serial status line), ``tui_jobs.svg`` (a print from the Browser waiting in the camera's stopped
+queue, the exam's send and disc) and ``tui_log.svg``.
 """
 
 from __future__ import annotations
@@ -32,35 +35,43 @@ async def shoot(session: ConsoleSession, out: Path, size: tuple[int, int]) -> li
         while not condition() and time.monotonic() < deadline:
             await pilot.pause(0.05)
 
-    def save(name: str) -> None:
+    async def save(name: str) -> None:
+        app.clear_notifications()
+        await pilot.pause(0.3)
         written.append(Path(app.save_screenshot(f"tui_{name}.svg", str(out))))
 
     async with app.run_test(size=size) as pilot:
         await wait(lambda: app.state.worklist is not None, 15)
-        await pilot.pause(0.3)
-        save("patient")
-        await pilot.press("enter")
+        await save("patient")
+        await pilot.press("enter")                       # the first worklist entry
+        await pilot.press("down")                        # its first protocol
+        await pilot.pause(0.2)
+        protocol = app.current_protocol()
+        if protocol is not None:
+            params = session.parameters(protocol)
+            te = [p for p in params if p.label == "TE"]
+            if te:                                       # MR: a longer TE on the last series
+                app.set_parameter(te[-1].key, f"{te[-1].value * 1.2:g}")
         await pilot.press("s")
         await wait(lambda: app.state.exam_result is not None or bool(app.state.exam_error), 60)
-        await pilot.pause(0.5)
-        app.clear_notifications()
-        await pilot.pause(0.2)
-        save("exam")
+        await save("exam")
         await pilot.press("3")
-        await wait(lambda: bool(app.state.jobs) and all(i.state == "committed" for i in app.state.jobs), 10)
-        await pilot.pause(0.3)
-        save("jobs")
-        await pilot.press("4")
+        await wait(lambda: bool(app.state.browser), 10)
+        await save("browser")
+        session.set_printer_status("FAILURE", "FILM JAM")
+        await pilot.press("p")                           # print the patient: the camera's queue stops
+        await wait(lambda: "print" not in app.state.busy, 30)
+        await pilot.press("5")
         await pilot.press("e")
         await wait(lambda: all(t != "…" for t, _ok in app.state.echo.values()), 10)
-        session.set_printer_status("FAILURE", "FILM JAM")
-        await pilot.pause(0.3)
-        app.clear_notifications()
-        await pilot.pause(0.2)
-        save("devices")
-        await pilot.press("5")
-        await pilot.pause(0.3)
-        save("log")
+        await wait(lambda: app.state.status_line is not None and "FAILURE" in app.state.status_line[0], 5)
+        await save("devices")
+        await pilot.press("4")
+        await wait(lambda: bool(app.state.print_jobs), 10)
+        app.screen.query_one("#print").focus()
+        await save("jobs")
+        await pilot.press("6")
+        await save("log")
     return written
 
 

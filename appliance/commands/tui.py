@@ -1,7 +1,9 @@
 """``vscanner tui``: the scanner console in the terminal (Textual).
 
-``vscanner tui [--profile P] [--embedded]`` opens the console: Patient (worklist), Exam
-(protocols, start/stop, steps), Jobs (send queue), Devices (echo, film camera, burner) and Log.
+``vscanner tui [--profile P] [--embedded]`` opens the console: Patient (worklist, registration
+of an unscheduled patient), Exam (protocols with editable parameters, start/stop, steps, live
+preview), Browser (the store; send, print, burn), Jobs (send, print and burn queues; retry,
+cancel), Devices (echo, film camera, its status line, burner) and Log.
 With ``--embedded`` - the default when no site configuration exists - the embedded RIS, PACS,
 film camera and burner start with it on free 127.0.0.1 ports (as ``vscanner demo``). Textual is
 imported only when the command runs, so ``vscanner --help`` stays fast.
@@ -53,12 +55,16 @@ def cmd_tui(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     sp = subparsers.add_parser(
         "tui",
-        help="the scanner console in the terminal (worklist, exam, jobs, devices, log)",
-        description="Open the scanner console: Patient (worklist), Exam (protocols, start and stop, steps and "
-                    "progress), Jobs (the send queue), Devices (echo, film camera status with the product's "
-                    "message, burner) and Log. With --embedded (the default when no site configuration exists) "
-                    "the embedded RIS, PACS, film camera and burner start with it. Keys 1-5 switch screens, "
-                    "ctrl+p opens the command palette, q quits.",
+        help="the scanner console in the terminal (worklist, exam, browser, jobs, devices, log)",
+        description="Open the scanner console: Patient (worklist with filter; n registers an unscheduled "
+                    "patient), Exam (protocols with editable TR/TE/TI/flip, kVp/mAs/kernel, dose/uptake; start "
+                    "and stop; steps, progress and a live preview of the slices), Browser (the store as patient / "
+                    "study / series; send, print, burn), Jobs (send and commitment, print and burn queues with "
+                    "progress; retry, cancel, resume the camera's queue), Devices (C-ECHO, the film camera's "
+                    "status with the product's message and its serial status line, the burner) and Log. With "
+                    "--embedded (the default when no site configuration exists) the embedded RIS, PACS, film "
+                    "camera and burner start with it. Keys 1-6 switch screens, ctrl+p opens the command "
+                    "palette, q quits.",
     )
     sp.add_argument("--profile", help="profile id or .toml path (default: the site's, else syngo-mr-xa11b)")
     sp.add_argument("--embedded", action="store_true",

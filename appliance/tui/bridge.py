@@ -12,7 +12,7 @@ events are dropped, so a worker thread never waits on a loop that has stopped.
 from __future__ import annotations
 
 __all__ = ["CoreEvent", "DeviceChanged", "WorklistLoaded", "JobsLoaded", "EchoDone", "ExamDone", "EventBridge",
-           "event_line"]
+           "event_line", "PreviewReady", "BrowserLoaded", "ActionDone", "JobsChanged", "StatusLineRead"]
 
 import threading
 from typing import Any
@@ -53,10 +53,61 @@ class WorklistLoaded(Message):
 
 
 class JobsLoaded(Message):
-    def __init__(self, items: list[Any], error: str = "") -> None:
+    """The queues read: send jobs, print jobs and cameras, burn jobs."""
+
+    def __init__(self, send: list[Any], prints: list[Any], cameras: list[Any], burns: list[Any],
+                 error: str = "") -> None:
         super().__init__()
-        self.items = items
+        self.send = send
+        self.prints = prints
+        self.cameras = cameras
+        self.burns = burns
         self.error = error
+
+
+class JobsChanged(Message):
+    """A queue changed (an instance sent, a burn progressed): read the queues again."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, JobsChanged)
+
+
+class PreviewReady(Message):
+    """A slice of the running exam to show: a grey uint8 array and its caption."""
+
+    def __init__(self, image: Any, caption: str, done: int, total: int) -> None:
+        super().__init__()
+        self.image = image
+        self.caption = caption
+        self.done = done
+        self.total = total
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, PreviewReady)
+
+
+class BrowserLoaded(Message):
+    def __init__(self, patients: list[Any] | None, error: str = "") -> None:
+        super().__init__()
+        self.patients = patients
+        self.error = error
+
+
+class ActionDone(Message):
+    """A send, print, burn or queue action ended (``ok`` False: it failed, *text* says why)."""
+
+    def __init__(self, kind: str, text: str, ok: bool = True) -> None:
+        super().__init__()
+        self.kind = kind
+        self.text = text
+        self.ok = ok
+
+
+class StatusLineRead(Message):
+    def __init__(self, text: str, ok: bool = True) -> None:
+        super().__init__()
+        self.text = text
+        self.ok = ok
 
 
 class EchoDone(Message):

@@ -109,8 +109,10 @@ class ExamOptions:
 
     Parameters
     ----------
-    protocol : str, optional
-        The product's protocol to run; default: the one the worklist item asks for.
+    protocol : str or acquisition.protocols.Protocol, optional
+        The product's protocol to run; default: the one the worklist item asks for. A
+        ``Protocol`` value (one of the product's, its parameters edited by the operator) is
+        acquired as given; its name must be one of the product's protocols.
     patient_id, accession_number : str, optional
         Which scheduled step to perform; default the earliest.
     full_size : bool
@@ -136,7 +138,7 @@ class ExamOptions:
         Disc put into the burner when it holds none (or a closed one): CD, DVD or BD.
     """
 
-    protocol: str | None = None
+    protocol: Any = None
     patient_id: str | None = None
     accession_number: str | None = None
     full_size: bool = False
@@ -337,6 +339,11 @@ class Exam:
         self.result.state = state
         self._emit(events.StateChanged(old, state))
 
+    @property
+    def acquisition(self) -> Any:
+        """The :class:`acquisition.engine.Acquisition` once the acquire step has run (else None)."""
+        return self._acquisition
+
     def cancel(self) -> None:
         """Stop after the current step (sending stops after the instance in flight)."""
         self._cancel.set()
@@ -485,10 +492,12 @@ class Exam:
         how = "the product's first protocol"
         chosen = protocols[0] if protocols else None
         if o.protocol:
-            match = [p for p in protocols if p.lower() == o.protocol.lower()]
+            wanted = o.protocol if isinstance(o.protocol, str) else o.protocol.name
+            match = [p for p in protocols if p.lower() == wanted.lower()]
             if not match:
-                raise ExamError(f"{self.profile.id} has no protocol {o.protocol!r}", "known: " + ", ".join(protocols))
-            chosen, how = match[0], "as asked"
+                raise ExamError(f"{self.profile.id} has no protocol {wanted!r}", "known: " + ", ".join(protocols))
+            chosen, how = match[0], ("as asked" if isinstance(o.protocol, str)
+                                     else "as asked, with the operator's parameters")
         else:
             codes = item.scheduled_step.get("ScheduledProtocolCodeSequence") or []
             meanings = [str(c.get("CodeMeaning", "")) for c in codes] + [item.scheduled_step_description]
@@ -547,7 +556,8 @@ class Exam:
             if self._cancel.is_set():
                 raise ExamError("acquisition stopped by the operator")
 
-        acq = acquire(self.profile, self._protocol, worklist=self._item, seed=o.seed, limits=limits,
+        edited = o.protocol if o.protocol is not None and not isinstance(o.protocol, str) else None
+        acq = acquire(self.profile, edited or self._protocol, worklist=self._item, seed=o.seed, limits=limits,
                       progress=progress, mpps_uid=self.result.mpps_uid)
         self._acquisition = acq
         self._acquired_ok = True

@@ -25,5 +25,5 @@ class LogScreen(ConsoleScreen):
         st = self.state
         new = min(st.log_total - getattr(self, "_written", 0), len(st.log))
         for line in st.log[len(st.log) - new:] if new > 0 else []:
-            log.write(line)
+            log.write(line, expand=True)
         self._written = st.log_total

@@ -1,4 +1,5 @@
-"""Patient: today's worklist from the RIS; filter, refresh, Enter selects for the exam."""
+"""Patient: today's worklist from the RIS; filter, refresh, Enter selects for the exam; ``n``
+registers an unscheduled patient (a form in a modal screen)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ __all__ = ["PatientScreen"]
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
 
 from .base import ConsoleScreen
 
@@ -15,7 +18,8 @@ COLUMNS = ("scheduled", "patient", "ID", "sex", "birth date", "accession", "proc
 
 
 class PatientScreen(ConsoleScreen):
-    BINDINGS = [Binding("r", "refresh", "Refresh"), Binding("/", "filter", "Filter")]
+    BINDINGS = [Binding("r", "refresh", "Refresh"), Binding("/", "filter", "Filter"),
+                Binding("n", "register", "Register patient")]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -34,6 +38,13 @@ class PatientScreen(ConsoleScreen):
     def action_refresh(self) -> None:
         self.app.refresh_worklist()  # type: ignore[attr-defined]
         self.sync()
+
+    def action_register(self) -> None:
+        def done(values: dict[str, str] | None) -> None:
+            if values:
+                self.app.register_patient(**values)  # type: ignore[attr-defined]
+
+        self.app.push_screen(RegisterScreen(), done)
 
     def action_filter(self) -> None:
         self.query_one("#filter", Input).focus()
@@ -91,3 +102,41 @@ class PatientScreen(ConsoleScreen):
             busy = " · refreshing …" if st.worklist_loading else ""
             status.update(f"{len(shown)} of {len(items)} scheduled step(s) for {self.session.ae_title}"
                           f"{chosen}{busy} · Enter: select for the exam")
+
+
+class RegisterScreen(ModalScreen[dict[str, str] | None]):
+    """The registration form of an unscheduled patient; Enter in the last field or Register."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    FIELDS = (("name", "name (Family^Given)"), ("patient_id", "patient ID"), ("birth_date", "birth date YYYYMMDD"),
+              ("sex", "sex M/F/O"), ("procedure", "procedure"))
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="register"):
+            yield Label("[b]Register an unscheduled patient[/]")
+            for key, placeholder in self.FIELDS:
+                yield Input(placeholder=placeholder, id=f"reg-{key}")
+            with Horizontal():
+                yield Button("Register", id="reg-ok", variant="primary")
+                yield Button("Cancel", id="reg-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#reg-name", Input).focus()
+
+    def values(self) -> dict[str, str]:
+        return {key: self.query_one(f"#reg-{key}", Input).value for key, _ in self.FIELDS}
+
+    @on(Input.Submitted)
+    def _submitted(self, message: Input.Submitted) -> None:
+        if message.input.id == "reg-procedure":
+            self.dismiss(self.values())
+        else:
+            self.focus_next()
+
+    @on(Button.Pressed, "#reg-ok")
+    def _ok(self) -> None:
+        self.dismiss(self.values())
+
+    @on(Button.Pressed, "#reg-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
