@@ -68,6 +68,7 @@ DEFAULT_FILM_SIZES = ("8INX10IN", "10INX12IN", "10INX14IN", "11INX14IN", "14INX1
 DEFAULT_MEDIUM_TYPES = ("PAPER", "CLEAR FILM", "BLUE FILM", "MAMMO CLEAR FILM", "MAMMO BLUE FILM")
 DEFAULT_DESTINATIONS = ("MAGAZINE", "PROCESSOR", "BIN_1", "BIN_2")
 DEFAULT_MAGNIFICATIONS = ("REPLICATE", "BILINEAR", "CUBIC", "NONE")
+VERIFICATION = "1.2.840.10008.1.1"
 _TRANSFER_SYNTAXES = [ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian]
 _STATUS_EVENT = {"NORMAL": 1, "WARNING": 2, "FAILURE": 3}
 _JOB_EVENT = {"PENDING": 1, "PRINTING": 2, "DONE": 3, "FAILURE": 4}
@@ -247,6 +248,7 @@ class FilmPrinter:
         ae.dimse_timeout = 60
         for uid in self._abstract_syntaxes():
             ae.add_supported_context(uid, _TRANSFER_SYNTAXES)
+        ae.add_supported_context(VERIFICATION, _TRANSFER_SYNTAXES)  # cameras answer C-ECHO (the console's "test node")
         handlers = [
             (evt.EVT_CONN_OPEN, self._on_open),
             (evt.EVT_RELEASED, self._on_close),

@@ -34,7 +34,7 @@ from appliance.printing.runner import PrintRunner
 from appliance.profile import find_profile
 from devices.printer import FilmPrinter
 
-from .peers import PEER_ENV, free_port, require, wait_for_port
+from .peers import PEER_ENV, free_port, require, run, wait_for_port
 
 pytestmark = pytest.mark.interop
 
@@ -504,3 +504,9 @@ def test_camera_events_during_multi_film_jobs_never_stall_the_print_scu(tmp_path
     assert len(list((tmp_path / "tray").rglob("*.png"))) == 12 * 4
     events = [r.getMessage() for r in caplog.records if r.getMessage().startswith("N-EVENT-REPORT from")]
     assert sum(" print_job DONE" in e for e in events) >= 12 * 4, events[:10]
+
+
+def test_dcmtk_echoscu_checks_the_camera(camera):
+    echoscu = require("echoscu")
+    r = run([echoscu, "-v", "-aet", "CONSOLE", "-aec", camera.ae_title, "127.0.0.1", str(camera.port)])
+    assert r.returncode == 0 and "Received Echo Response (Success)" in r.stdout + r.stderr, r.stdout + r.stderr
