@@ -689,7 +689,8 @@ class _Exam:
             image = vol.max(axis=1)  # coronal MIP of an axial stack: [slice, column]
             aspect = (plane.thickness if len(src.planes) < 2 else
                       abs(float(np.diff(geometry.slice_positions(src.planes[:2]))[0]))) / plane.pixel_spacing[1]
-            image = ndimage.zoom(image, (aspect, 1.0), order=1)
+            # at least one row, whatever the slice spacing (a 2-slice stack of thin slices)
+            image = ndimage.zoom(image, (max(aspect, 1.0 / image.shape[0]), 1.0), order=1)
         else:
             k = int(math.ceil(math.sqrt(vol.shape[0])))
             tiles = [vol[i] if i < vol.shape[0] else np.zeros_like(vol[0]) for i in range(k * k)]
