@@ -105,13 +105,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         bad = ae_title_problem(args.aet)
         if bad:
             raise UsageError(f"--aet: {bad}", "give 1-16 ASCII characters, e.g. --aet VSCANNER")
+    from .commands.network import serve_security
     from .config import load_site_config
 
     site = load_site_config(getattr(args, "config", None))
     server = Server(p, data=args.data, ae_title=args.aet, host=args.host, port=args.port, site=site,
                     accept_any_calling_ae=args.accept_any_calling_aet,
                     store_quota=_size(args.store_quota, "--store-quota"),
-                    min_free_space=_size(args.min_free_space, "--min-free-space"))
+                    min_free_space=_size(args.min_free_space, "--min-free-space"),
+                    **serve_security(args, p, site))
     server.serve_forever()
     return 0
 
@@ -203,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "instances would exceed SIZE (bytes, or with K/M/G)")
     sp.add_argument("--min-free-space", metavar="SIZE",
                     help="answer out of resources when less than SIZE would stay free on the store's disk")
+    from .commands.network import add_serve_security_arguments
+
+    add_serve_security_arguments(sp)
     sp.set_defaults(func=cmd_serve)
 
     for module in COMMAND_MODULES:

@@ -7,12 +7,16 @@ A TOML file, as a scanner's service configuration would hold it::
     port = 11112                 # where it listens (C-MOVE destination, commitment reports)
     profile = "syngo-mr-xa11b"   # the product it behaves as
     data = "vscanner-data"       # store and job queue folder
+    tls_certificate = "scanner.pem"   # TLS (products that state it): this console's certificate,
+    tls_private_key = "scanner.key"   # its private key
+    tls_ca = "ca.pem"                 # and the CAs trusted for peers' certificates (PEM)
 
     [nodes.pacs]
     ae_title = "ORTHANC"
     host = "127.0.0.1"
     port = 4242
     roles = ["archive", "storage_commitment", "query_retrieve"]
+    tls = false                  # true: associate over TLS (certificates from [local])
 
     [nodes.ris]
     ae_title = "WLMSCP"
@@ -51,6 +55,9 @@ class Local:
     port: int = schema_field(11112)
     profile: str = schema_field("syngo-mr-xa11b")
     data: str = schema_field("vscanner-data")
+    tls_certificate: str = schema_field("")
+    tls_private_key: str = schema_field("")
+    tls_ca: str = schema_field("")
 
 
 @dataclass(frozen=True, kw_only=True)

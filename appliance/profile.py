@@ -179,7 +179,18 @@ def _check_qr_level(v: str) -> str | None:
     return None
 
 
+_DEID_TAG_RE = re.compile(r"^\((?:[0-9A-Fx]{4},[0-9A-Fx]{4}|[0-9A-F]{4}, ?[^,()]+, ?[0-9A-F]{2})\)$")
+
+
+def _check_deid_tag(v: str) -> str | None:
+    if not _DEID_TAG_RE.match(v):
+        return (f"{v!r} is not a tag as the statements print it: \"(gggg,eeee)\" (x for a repeating group digit) "
+                "or \"(gggg, PRIVATE CREATOR, ee)\"")
+    return None
+
+
 _CHECKS = {
+    "deid_tag": _check_deid_tag,
     "uid": _check_uid,
     "ts": _check_ts,
     "keyword": _check_keyword,
@@ -444,14 +455,30 @@ class CharacterSets:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ConfidentialityAttribute:
+    """One row of a statement's "Application Level Confidentiality Profile Attributes" table."""
+
+    tag: str = _f(check="deid_tag")
+    name: str = _f()
+    deidentified: tuple[bool, ...] = _f()
+
+
+@dataclass(frozen=True, kw_only=True)
 class Deidentification:
     supported: bool = _f(False)
     options: tuple[str, ...] = _f(())
+    levels: tuple[str, ...] = _f(())
+    private_attributes: tuple[Literal["remove", "listed", "keep"], ...] = _f(())
+    attributes: tuple[ConfidentialityAttribute, ...] = _f(())
 
 
 @dataclass(frozen=True, kw_only=True)
 class Security:
     tls: bool = _f(False)
+    tls_port: int | None = _f(None)
+    tls_versions: tuple[Literal["1.0", "1.1", "1.2", "1.3"], ...] = _f(())
+    tls_cipher_suites: tuple[str, ...] = _f(())
+    tls_client_certificate: Literal["required", "optional"] = _f("required")
     audit_trail: bool = _f(False)
     note: str | None = _f(None)
 
@@ -682,6 +709,24 @@ def _cross_checks(p: Profile, b: _Builder) -> None:
             )
 
 
+def _deidentification_checks(p: Profile, b: _Builder) -> None:
+    """``[deidentification]``: every attribute row and ``private_attributes`` has one entry per level."""
+    d = p.deidentification
+    n = len(d.levels)
+    if (d.attributes or d.private_attributes) and not n:
+        b.problem("deidentification.levels", "name the levels (the table's columns) the attributes refer to")
+        return
+    if d.private_attributes and len(d.private_attributes) != n:
+        b.problem("deidentification.private_attributes", f"needs one entry per level ({n}), not {len(d.private_attributes)}")
+    for level in d.levels:
+        if level not in d.options:
+            b.problem("deidentification.levels", f"{level!r} is not one of deidentification.options")
+    for i, a in enumerate(d.attributes):
+        if len(a.deidentified) != n:
+            b.problem(f"deidentification.attributes[{i}].deidentified",
+                      f"{a.tag} has {len(a.deidentified)} values, the table has {n} levels")
+
+
 def _print_checks(p: Profile, b: _Builder) -> None:
     """``[print]`` keys that refer to each other or to ``sop_classes``."""
     pp = p.print
@@ -722,6 +767,7 @@ def validate_data(data: dict[str, Any], file: str) -> tuple[Profile | None, list
     if profile is not None:
         _cross_checks(profile, b)
         _print_checks(profile, b)
+        _deidentification_checks(profile, b)
     return (profile if not b.problems else None), b.problems
 
 

@@ -8,7 +8,7 @@ States (``Burner.state``)::
 
 ``burn`` writes the image through :func:`appliance.media.iso.write_iso` (temporary file,
 fsync, rename), so a failed burn leaves no ``.iso`` behind. After writing it *verifies*:
-the image is re-read and every file of the source tree is compared by size and content hash.
+the image is re-read and every file of the source tree is compared by content hash.
 A burned disc is closed (finalized); burning it again raises ``ClosedDisc``.
 
 Faults for tests and training (``set_error``): ``"no_disc"``, ``"disc_full"``,
@@ -28,10 +28,13 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from appliance.media.application_profiles import MEDIA
 from appliance.media.errors import ClosedDisc, DiscFull, MediaError, NoDisc, WriteError
+
+if TYPE_CHECKING:
+    from appliance.media.iso import ImageFile
 
 LOGGER = logging.getLogger(__name__)
 
@@ -138,7 +141,7 @@ class Burner:
 
     def burn(
         self,
-        tree: Path,
+        tree: "Path | Sequence[ImageFile]",
         *,
         volume_label: str,
         name: str | None = None,
@@ -146,7 +149,7 @@ class Burner:
         application: str = "",
         progress: Callable[[str, int, int], None] | None = None,
     ) -> Path:
-        """Burn the file-set folder *tree*; return the image path.
+        """Burn the file-set *tree* (a folder, or its files as ``ImageFile``); return the image path.
 
         Raises ``NoDisc``, ``ClosedDisc``, ``DiscFull`` (nothing written), ``WriteError``
         (the partial image is removed), ``MediaError`` when verification fails.
@@ -204,29 +207,21 @@ class Burner:
             self._set_state("loaded")
             return out
 
-    def _verify(self, tree: Path, image: Path, progress: Callable[[str, int, int], None] | None) -> None:
-        from appliance.media.iso import IsoReader
+    def _verify(self, tree: "Path | Sequence[ImageFile]", image: Path,
+                progress: Callable[[str, int, int], None] | None) -> None:
+        from appliance.media.iso import IsoReader, tree_files
 
         if self._error == "verify_error":
             raise MediaError(f"verification of {image.name} failed (simulated read error)", "burn again on a new disc")
-        files = sorted(p for p in Path(tree).rglob("*") if p.is_file() and not p.name.startswith("."))
-        total = sum(p.stat().st_size for p in files)
+        files = tree_files(tree)
+        total = sum(f.size for f in files)
         done = 0
         with IsoReader(image) as reader:
-            for p in files:
-                rel = p.relative_to(tree).parts
-                data = reader.read(list(rel))
-                if hashlib.sha256(data).digest() != _sha256(p):
-                    raise MediaError(f"verification of {image.name} failed at {'/'.join(rel)}",
+            for f in files:
+                data = reader.read(list(f.path))
+                if hashlib.sha256(data).digest() != hashlib.sha256(f.read()).digest():
+                    raise MediaError(f"verification of {image.name} failed at {'/'.join(f.path)}",
                                      "burn again on a new disc")
                 done += len(data)
                 if progress:
                     progress("verify", done, total)
-
-
-def _sha256(path: Path) -> bytes:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.digest()

@@ -60,6 +60,7 @@ from appliance.net.print_scu import (COLOR_IMAGE_BOX, FILM_BOX, FILM_SESSION, GR
 from appliance.printing.composition import film_size_inches, parse_display_format, render_film_box
 from appliance.printing.status import default_info, default_printer_status, status_vocabulary
 from appliance.printing.png import write_png
+from appliance.net.upper_layer import ProductAE
 
 LOGGER = logging.getLogger(__name__)
 
@@ -242,7 +243,7 @@ class FilmPrinter:
         pyn_log = logging.getLogger("pynetdicom.association")
         if _EVENT_FILTER not in pyn_log.filters:
             pyn_log.addFilter(_EVENT_FILTER)
-        ae = AE(ae_title=self.ae_title)
+        ae = ProductAE(ae_title=self.ae_title)
         ae.maximum_pdu_size = 0
         ae.network_timeout = 60
         ae.dimse_timeout = 60

@@ -65,6 +65,7 @@ from pynetdicom import AE, evt
 
 from appliance.config import Node
 from appliance.errors import NetworkError
+from appliance.net.upper_layer import ProductAE
 from appliance.net.ae import set_nodelay
 
 LOGGER = logging.getLogger(__name__)
@@ -520,7 +521,7 @@ class RIS:
     # --- life cycle --------------------------------------------------------------------------
 
     def _build_ae(self) -> AE:
-        ae = AE(ae_title=self.ae_title)
+        ae = ProductAE(ae_title=self.ae_title)
         ae.require_called_aet = True
         ae.maximum_associations = 20
         ae.acse_timeout = ae.dimse_timeout = 30

@@ -50,13 +50,13 @@ class Storescp:
     of the same instance gets a second file, so duplicates can be counted)."""
 
     def __init__(self, folder: Path, *, only_ts: str | None = None, extra: list[str] | None = None,
-                 aet: str = "STORESCP") -> None:
+                 aet: str = "STORESCP", port: int | None = None) -> None:
         binary = require("storescp")
         self.folder = folder
         self.out = folder / "received"
         self.out.mkdir(parents=True, exist_ok=True)
         self.aet = aet
-        self.port = free_port()
+        self.port = port or free_port()
         self.log_path = folder / "storescp.log"
         cmd = [binary, "-v", "-aet", aet, "-od", str(self.out), "+uf", "-pdu", "131072"]
         if only_ts:

@@ -1,4 +1,5 @@
-"""``vscanner echo``, ``send``, ``queue`` and ``commit``: the scanner as a network client.
+"""``vscanner echo``, ``send``, ``queue`` and ``commit``: the scanner as a network client;
+``vscanner certs demo``; the TLS and audit options of ``vscanner serve``.
 
 Nodes are configured names or ``AET@host:port`` (:func:`appliance.config.resolve_node`). The
 local AE title, listening address, profile and data folder come from the site configuration
@@ -7,7 +8,7 @@ local AE title, listening address, profile and data folder come from the site co
 
 from __future__ import annotations
 
-__all__ = ["register"]
+__all__ = ["register", "add_serve_security_arguments", "serve_security"]
 
 import argparse
 import logging
@@ -211,6 +212,36 @@ def _summary(queue, job_ids: list[int], out: TextIO | None = None) -> int:  # ty
     return 1 if bad else 0
 
 
+def _tls_settings(args: argparse.Namespace, site):  # type: ignore[no-untyped-def]
+    """TLS settings from the command line, else the site configuration's ``[local]``."""
+    from ..security.tls import TLSSettings
+
+    local = site.local
+    return TLSSettings.from_paths(getattr(args, "tls_certificate", None) or local.tls_certificate,
+                                  getattr(args, "tls_key", None) or local.tls_private_key,
+                                  getattr(args, "tls_ca", None) or local.tls_ca or None,
+                                  legacy_ciphers=bool(getattr(args, "tls_legacy_ciphers", False)))
+
+
+def _requestor_tls(args: argparse.Namespace, site, profile, extra_nodes=()) -> None:  # type: ignore[no-untyped-def]
+    """Open associations over TLS to the site's nodes with ``tls = true`` (and *extra_nodes*)."""
+    from ..net.requestor import use_tls
+    from ..security.tls import requestor_context
+
+    nodes = [n for n in (site.nodes or {}).values() if n.tls] + list(extra_nodes)
+    if not nodes:
+        use_tls(None)
+        return
+    use_tls(requestor_context(profile, _tls_settings(args, site)), [(n.host, n.port) for n in nodes])
+
+
+def _tls_node(args: argparse.Namespace, node):  # type: ignore[no-untyped-def]
+    """*node*, with TLS when ``--tls`` was given."""
+    from dataclasses import replace
+
+    return replace(node, tls=True) if getattr(args, "tls", False) else node
+
+
 # --- commands ----------------------------------------------------------------------------------
 
 
@@ -219,8 +250,10 @@ def cmd_echo(args: argparse.Namespace) -> int:
     from ..net.verification import echo
 
     site = _site(args)
-    node = resolve_node(args.node, site)
-    result = echo(_profile(args, site), node, _ae_title(args, site))
+    node = _tls_node(args, resolve_node(args.node, site))
+    profile = _profile(args, site)
+    _requestor_tls(args, site, profile, [node] if node.tls else [])
+    result = echo(profile, node, _ae_title(args, site))
     print(f"C-ECHO {node}: status 0x{result.status:04X} in {result.elapsed * 1000:.0f} ms")
     return 0 if result.ok else 1
 
@@ -231,9 +264,10 @@ def cmd_send(args: argparse.Namespace) -> int:
     from ..jobs import JobQueue
 
     site = _site(args)
-    node = resolve_node(args.to, site)
+    node = _tls_node(args, resolve_node(args.to, site))
     profile = _profile(args, site)
     ae_title = _ae_title(args, site)
+    _requestor_tls(args, site, profile, [node] if node.tls else [])
     _quiet_codecs(args)
     instances = collect_instances(args.paths)
     sc = profile.storage_commitment
@@ -275,6 +309,8 @@ def cmd_commit(args: argparse.Namespace) -> int:
     from ..jobs import JobQueue
 
     site = _site(args)
+    if any(n.tls for n in (site.nodes or {}).values()):
+        _requestor_tls(args, site, _profile(args, site))
     with JobQueue(_data(args, site)) as queue:
         bar = ProgressBar(enabled=not args.quiet)
         if args.job is not None:
@@ -318,6 +354,8 @@ def cmd_queue(args: argparse.Namespace) -> int:
     site = _site(args)
     _quiet_codecs(args)
     action = args.action or "list"
+    if action == "run" and any(n.tls for n in (site.nodes or {}).values()):
+        _requestor_tls(args, site, _profile(args, site))
     with JobQueue(_data(args, site)) as queue:
         if action == "list":
             jobs = [j for j in queue.jobs() if args.job is None or j.id == args.job]
@@ -370,6 +408,85 @@ def _common(p: argparse.ArgumentParser, *, node: bool = False, data: bool = True
         p.add_argument("--data", type=Path, help="data folder holding the job queue (default: the site configuration's)")
 
 
+def _tls_options(p: argparse.ArgumentParser, *, serve: bool = False) -> None:
+    g = p.add_argument_group("TLS (products whose statement states the Basic TLS Secure Transport Connection Profile)")
+    if serve:
+        g.add_argument("--tls", action="store_true",
+                       help="also listen with TLS on --tls-port (TLS 1.2 or newer; the requestor's certificate is "
+                            "required where the statement says so)")
+        g.add_argument("--tls-port", type=int, metavar="PORT",
+                       help="the secure port (default: the profile's, else 2762)")
+        g.add_argument("--tls-only", action="store_true",
+                       help="with --tls: only the secure port (--tls-port, else --port, else the product's)")
+    else:
+        g.add_argument("--tls", action="store_true",
+                       help="associate over TLS (also for configured nodes with tls = true)")
+    g.add_argument("--tls-certificate", metavar="PEM", help="our certificate (default: [local] tls_certificate)")
+    g.add_argument("--tls-key", metavar="PEM", help="its private key (default: [local] tls_private_key)")
+    g.add_argument("--tls-ca", metavar="PEM", help="trusted CA certificates (default: [local] tls_ca)")
+    g.add_argument("--tls-legacy-ciphers", action="store_true",
+                   help="also offer the product's stated legacy cipher suites and TLS versions (weak; only as far "
+                        "as this OpenSSL still has them)")
+
+
+def add_serve_security_arguments(p: argparse.ArgumentParser) -> None:
+    """``vscanner serve``: TLS and audit trail options."""
+    _tls_options(p, serve=True)
+    g = p.add_argument_group("audit trail (DICOM audit messages, PS3.15 A.5)")
+    g.add_argument("--audit-log", metavar="FILE", type=Path,
+                   help="append one XML audit message per line to FILE")
+    g.add_argument("--audit-syslog", metavar="HOST:PORT",
+                   help="send the audit messages as RFC 5424 syslog over UDP to HOST:PORT")
+
+
+def serve_security(args: argparse.Namespace, profile, site) -> dict:  # type: ignore[no-untyped-def]
+    """The ``Server`` keyword arguments for the TLS and audit options of ``vscanner serve``."""
+    from ..errors import UsageError
+
+    out: dict = {}
+    if getattr(args, "tls", False):
+        from ..security.tls import require_tls
+
+        require_tls(profile)
+        out["tls"] = _tls_settings(args, site)
+        out["plain"] = not args.tls_only
+        # --tls-only without --tls-port: the secure port is --port (else the product's secure port)
+        out["tls_port"] = args.tls_port if args.tls_port is not None or not args.tls_only else args.port
+    elif getattr(args, "tls_only", False) or getattr(args, "tls_port", None):
+        raise UsageError("--tls-port and --tls-only need --tls", "add --tls")
+    sinks: list = []
+    from ..security import audit
+
+    if getattr(args, "audit_log", None):
+        sinks.append(audit.FileSink(args.audit_log))
+    if getattr(args, "audit_syslog", None):
+        host, _, port = str(args.audit_syslog).rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise UsageError(f"--audit-syslog: {args.audit_syslog!r} is not HOST:PORT", "e.g. --audit-syslog 127.0.0.1:514")
+        sinks.append(audit.SyslogSink(host.strip("[]"), int(port)))
+    if not sinks and profile.security.audit_trail:
+        sinks.append(audit.FileSink(Path(args.data) / "vscanner-audit.log"))
+    if sinks:
+        trail = audit.AuditTrail(args.aet or profile.identity.default_ae_title, sinks)
+        audit.set_default(trail)
+        out["audit"] = trail
+    return out
+
+
+def cmd_certs(args: argparse.Namespace) -> int:
+    from ..security.tls import generate_demo_certificates
+
+    files = generate_demo_certificates(args.out, hosts=args.host or ("localhost", "127.0.0.1"), days=args.days)
+    print(f"demo CA and certificates in {files.folder} (valid {args.days} days; not for a real site):")
+    for what, path in (("CA", files.ca), ("server certificate (serverAuth)", files.server),
+                       ("server key", files.server_key), ("client certificate (clientAuth)", files.client),
+                       ("client key", files.client_key)):
+        print(f"  {what:<32} {path}")
+    print(f"e.g. vscanner serve --profile syngo-ct-va50a --tls --tls-certificate {files.server} "
+          f"--tls-key {files.server_key} --tls-ca {files.ca}")
+    return 0
+
+
 def _commit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--listen-port", type=int, metavar="PORT",
                    help="port for storage commitment reports on a new association (default: the site "
@@ -385,6 +502,7 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
                                            "Exit 0 when it answers success.")
     sp.add_argument("node", metavar="NODE", help="configured node name or AET@host:port")
     _common(sp, data=False)
+    _tls_options(sp)
     sp.set_defaults(func=cmd_echo)
 
     sp = subparsers.add_parser(
@@ -410,7 +528,23 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     sp.add_argument("--resend", action="store_true",
                     help="send instances again that were already sent to this node")
     sp.add_argument("--queue-only", action="store_true", help="only queue them; `vscanner queue run` sends")
+    _tls_options(sp)
     sp.set_defaults(func=cmd_send)
+
+    sp = subparsers.add_parser(
+        "certs", help="TLS certificates: make a demo CA, server and client certificate",
+        description="demo: write a demo CA (ca.pem, ca.key), a server certificate (server.pem, server.key; "
+                    "Extended Key Usage serverAuth) and a client certificate (client.pem, client.key; clientAuth), "
+                    "RSA 2048, for tests and labs with `serve --tls`, `send --tls` and DCMTK's +tls.",
+        epilog="example: vscanner certs demo --out ./certs && echoscu +tls certs/client.key certs/client.pem "
+               "+cf certs/ca.pem -aec CT 127.0.0.1 2762",
+    )
+    sp.add_argument("action", choices=("demo",))
+    sp.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the PEM files")
+    sp.add_argument("--host", action="append", metavar="NAME",
+                    help="subject alternative name of the certificates (repeatable; default localhost and 127.0.0.1)")
+    sp.add_argument("--days", type=int, default=365, help="validity (default 365)")
+    sp.set_defaults(func=cmd_certs)
 
     sp = subparsers.add_parser(
         "queue", help="the job queue: list, retry, purge, run",

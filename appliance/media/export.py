@@ -3,10 +3,14 @@
 One export is: collect the instances (files or folders), choose the media application
 profile (the given one, else the first of the product's profiles that allows the objects and
 whose medium holds them), de-identify if asked, transcode each instance to a syntax both
-the profile and the product allow, write the file-set with the product's DICOMDIR
-(:class:`~appliance.media.fileset.ProductFileSet`) into a staging folder, then image it:
-an ISO through :mod:`appliance.media.iso` (or an emulated burner), a folder tree, or a FAT
-image through mtools. Nothing appears under the final name until it is complete.
+the profile and the product allow, plan the file-set with the product's DICOMDIR
+(:class:`~appliance.media.fileset.DicomdirBuilder`, the records
+:class:`~appliance.media.fileset.ProductFileSet` writes), then write it: an ISO through
+:mod:`appliance.media.iso` (or an emulated burner), a folder tree, or a FAT image through
+mtools. An instance that needs no change is neither decoded nor copied to a staging folder:
+its new File Meta Information and its data set, straight from its file, go into the image.
+An existing file-set (FSU) is updated through ProductFileSet. Nothing appears under the
+final name until it is complete.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ __all__ = [
 ]
 
 import datetime as _dt
+import functools
 import logging
 import os
 import shutil
@@ -40,15 +45,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from pydicom import dcmread
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from ..profile import Profile
 from .application_profiles import EXPLICIT_LE, ApplicationProfile, Medium, application_profile
-from .deidentify import Deidentifier, resolve_options
+from ..security import audit
+from .deidentify import Deidentifier
 from .errors import DiscFull, MediaError
-from .fileset import ProductFileSet, make_icon
-from .iso import volume_identifier, write_iso
+from .fileset import (DicomdirBuilder, HeaderUnsupported, InstanceHeader, ProductFileSet, make_icon, part10_head,
+                      read_instance_header)
+from .iso import ImageFile, volume_identifier, write_iso, write_part
 from .transcode import DEFAULT_J2K_RATIO, choose_transfer_syntax, transcode
 
 if TYPE_CHECKING:
@@ -62,6 +70,11 @@ Progress = Callable[[str, int, int], None]
 _HEADER_TAGS = ["SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "PatientID",
                 "Rows", "Columns", "NumberOfFrames", "SamplesPerPixel", "BitsAllocated", "StudyID",
                 "InstanceNumber"]
+
+
+@functools.lru_cache(maxsize=64)
+def _is_compressed(transfer_syntax: str) -> bool:
+    return UID(transfer_syntax).is_compressed
 
 
 @dataclass(frozen=True)
@@ -78,11 +91,12 @@ class Source:
     transfer_syntax: str
     pixel_bytes: int = 0
     study_id: str = ""
+    header: InstanceHeader | None = field(default=None, compare=False, repr=False)
 
     def estimate(self, compressed_target: bool) -> int:
         """Bytes on the medium (rounded to 2 KiB blocks): uncompressed size unless compressing."""
         size = self.size
-        if not compressed_target and UID(self.transfer_syntax).is_compressed:
+        if not compressed_target and _is_compressed(self.transfer_syntax):
             size += self.pixel_bytes
         return -(-size // 2048) * 2048
 
@@ -155,30 +169,55 @@ def collect_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
 
 def scan(files: Sequence[Path]) -> list[Source]:
-    """Read the header of every file (no pixel data); the same SOP Instance UID counts once."""
+    """Read the header of every file (no pixel data); the same SOP Instance UID counts once.
+
+    Headers are walked as encoded (:func:`~appliance.media.fileset.read_instance_header`,
+    kept in :attr:`Source.header` for the file-set); pydicom reads the others.
+    """
     seen: set[str] = set()
     out: list[Source] = []
     for f in files:
-        try:
-            ds = dcmread(f, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
-        except (InvalidDicomError, OSError, ValueError) as exc:
-            raise MediaError(f"cannot read {f}: {exc}", "the file is damaged or not DICOM") from exc
-        sop = str(ds.get("SOPInstanceUID", "") or "")
-        if not sop or sop in seen:
+        src = _source_from_header(f)
+        if src is None:
+            src = _source_from_pydicom(f)
+        if not src.sop_instance or src.sop_instance in seen:
             continue
-        seen.add(sop)
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
-        pixel_bytes = (int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0) * frames
-                       * int(ds.get("SamplesPerPixel", 1) or 1) * (int(ds.get("BitsAllocated", 0) or 0) // 8))
-        out.append(Source(
-            path=f, sop_class=str(ds.get("SOPClassUID", "")), sop_instance=sop,
-            study=str(ds.get("StudyInstanceUID", "")), series=str(ds.get("SeriesInstanceUID", "")),
-            patient=str(ds.get("PatientID", "")), size=f.stat().st_size,
-            transfer_syntax=str(ds.file_meta.get("TransferSyntaxUID", EXPLICIT_LE)), pixel_bytes=pixel_bytes,
-            study_id=str(ds.get("StudyID", "") or ""),
-        ))
+        seen.add(src.sop_instance)
+        out.append(src)
     out.sort(key=lambda s: (s.patient, s.study, s.series, str(s.path)))
     return out
+
+
+def _source_from_header(f: Path) -> Source | None:
+    try:
+        h = read_instance_header(f)
+    except (HeaderUnsupported, OSError, UnicodeDecodeError):
+        return None
+    frames = h.number(0x00280008) or 1
+    pixel_bytes = (h.us(0x00280010) * h.us(0x00280011) * frames * (h.us(0x00280002) or 1)
+                   * (h.us(0x00280100) // 8))
+    return Source(
+        path=f, sop_class=h.uid(0x00080016), sop_instance=h.uid(0x00080018), study=h.uid(0x0020000D),
+        series=h.uid(0x0020000E), patient=h.text(0x00100020), size=h.size, transfer_syntax=h.transfer_syntax,
+        pixel_bytes=pixel_bytes, study_id=h.text(0x00200010), header=h,
+    )
+
+
+def _source_from_pydicom(f: Path) -> Source:
+    try:
+        ds = dcmread(f, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+    except (InvalidDicomError, OSError, ValueError) as exc:
+        raise MediaError(f"cannot read {f}: {exc}", "the file is damaged or not DICOM") from exc
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    pixel_bytes = (int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0) * frames
+                   * int(ds.get("SamplesPerPixel", 1) or 1) * (int(ds.get("BitsAllocated", 0) or 0) // 8))
+    return Source(
+        path=f, sop_class=str(ds.get("SOPClassUID", "")), sop_instance=str(ds.get("SOPInstanceUID", "") or ""),
+        study=str(ds.get("StudyInstanceUID", "")), series=str(ds.get("SeriesInstanceUID", "")),
+        patient=str(ds.get("PatientID", "")), size=f.stat().st_size,
+        transfer_syntax=str(ds.file_meta.get("TransferSyntaxUID", EXPLICIT_LE)), pixel_bytes=pixel_bytes,
+        study_id=str(ds.get("StudyID", "") or ""),
+    )
 
 
 # --- the product's media rules ------------------------------------------------------------------
@@ -295,6 +334,140 @@ def _file_set(p: Profile, app: ApplicationProfile, existing: Path | None = None)
     )
 
 
+@dataclass
+class _Plan:
+    """A new file-set, not yet written: its files (the DICOMDIR last) and what went into it."""
+
+    files: list[ImageFile]
+    file_ids: dict[str, str]
+    transfer_syntaxes: dict[str, int]
+    instances: int
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def _plan_file_set(
+    p: Profile,
+    app: ApplicationProfile,
+    sources: Sequence[Source],
+    staging: Path,
+    *,
+    deidentifier: Deidentifier | None = None,
+    transfer_syntax: str | None = None,
+    compress: bool | None = None,
+    j2k_ratio: float = DEFAULT_J2K_RATIO,
+    progress: Progress | None = None,
+) -> _Plan:
+    """The files of a new file-set (FSC) of *sources*, the product's DICOMDIR included.
+
+    An instance kept in its transfer syntax, neither de-identified nor given an icon, is
+    taken as it is: new File Meta Information, then its data set straight from its file
+    (:class:`ImageFile`), and its directory records from its encoded header. Any other is read
+    with pydicom, changed, and written to *staging*.
+    """
+    if compress is None and app.compressed and app.standard:
+        compress = True  # -J2K / -JPEG profiles exist to compress ("Patient" export)
+    keys = {k: tuple(v) for k, v in (p.media.dicomdir_keys or {}).items()}
+    builder = DicomdirBuilder(
+        implementation_class_uid=p.media_implementation_class_uid,
+        implementation_version_name=p.media_implementation_version_name,
+        dicomdir_keys=keys,
+        icon_size=p.media.icon_size,
+        private_classes=app.private_classes,
+        file_set_id=p.media.file_set_id[:16] if p.media.file_set_id else None,
+    )
+    parts: dict[str, ImageFile] = {}  # SOP Instance UID -> content (path set below)
+    used: dict[str, int] = {}
+    chosen: dict[tuple[str, str, bool], str] = {}
+    for n, src in enumerate(sources, 1):
+        h = src.header
+        if src.sop_instance in builder:
+            continue
+        if h is not None and deidentifier is None and not (p.media.icon_size and h.pixel_data):
+            pixels = h.pixel_data and h.us(0x00280100) in (8, 16)
+            key = (src.sop_class, h.transfer_syntax, pixels)
+            if key not in chosen:
+                chosen[key] = choose_transfer_syntax(_stand_in(h, pixels), transfer_syntaxes_for(p, app, src.sop_class),
+                                                     requested=transfer_syntax, compress=compress)
+            ts = chosen[key]
+            if ts == h.transfer_syntax and builder.add_header(h, ts):
+                head = part10_head(h, implementation_class_uid=p.media_implementation_class_uid,
+                                   implementation_version_name=p.media_implementation_version_name)
+                parts[src.sop_instance] = ImageFile((), head, h.path, h.body_offset, h.size - h.body_offset)
+                used[ts] = used.get(ts, 0) + 1
+                if progress:
+                    progress("prepare", n, len(sources))
+                continue
+        ds = dcmread(src.path)
+        if deidentifier is not None:
+            deidentifier(ds)
+        if p.media.icon_size and "PixelData" in ds:
+            icon = make_icon(ds, p.media.icon_size)
+            if icon is not None:
+                builder.icons[str(ds.SOPInstanceUID)] = icon
+        ts = choose_transfer_syntax(ds, transfer_syntaxes_for(p, app, str(ds.SOPClassUID)),
+                                    requested=transfer_syntax, compress=compress)
+        transcode(ds, ts, j2k_ratio=j2k_ratio)
+        meta = ds.file_meta
+        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        meta.ImplementationClassUID = UID(p.media_implementation_class_uid)
+        meta.ImplementationVersionName = p.media_implementation_version_name
+        sop = str(ds.SOPInstanceUID)
+        if sop in builder:
+            continue
+        try:
+            builder.add_dataset(ds)
+        except ValueError as exc:
+            raise MediaError(f"{src.path} cannot be put into a DICOMDIR: {exc}",
+                             "the instance lacks a key the directory records need (PS3.3 F.5)") from exc
+        staged = staging / f"{n:08d}.dcm"
+        ds.save_as(staged, enforce_file_format=True)
+        parts[sop] = ImageFile.of((), staged)
+        used[ts] = used.get(ts, 0) + 1
+        if progress:
+            progress("prepare", n, len(sources))
+    dicomdir = builder.finish()
+    files = [ImageFile(builder.file_ids[sop], f.head, f.source, f.offset, f.length) for sop, f in parts.items()]
+    files.append(ImageFile(("DICOMDIR",), dicomdir))
+    file_ids = {sop: "\\".join(ids) for sop, ids in builder.file_ids.items()}
+    return _Plan(files, file_ids, used, len(parts))
+
+
+def _stand_in(h: InstanceHeader, pixels: bool) -> Dataset:
+    """What choose_transfer_syntax looks at, for an instance known by its header."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = UID(h.transfer_syntax)
+    if h.pixel_data:
+        ds.BitsAllocated = h.us(0x00280100)
+        ds.PixelData = b""
+    return ds
+
+
+def _write_files(files: Sequence[ImageFile], root: Path) -> None:
+    """Write a planned file-set under *root*: instance files first, the DICOMDIR last, each
+    under a hidden name until complete."""
+    for f in sorted(files, key=lambda f: f.path == ("DICOMDIR",)):
+        dst = root.joinpath(*f.path)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if not f.head and f.source is not None and f.source.name.endswith(".dcm") and f.source.parent.name == _STAGE:
+            os.replace(f.source, dst)  # written by pydicom for this file-set: moved, not copied
+            continue
+        part = dst.with_name(f".{dst.name}.part")
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            write_part(f, fd, 0)
+        finally:
+            os.close(fd)
+        os.replace(part, dst)
+
+
+_STAGE = ".vscanner-stage"
+
+
 def write_file_set(
     p: Profile,
     app: ApplicationProfile,
@@ -314,10 +487,38 @@ def write_file_set(
     statements' FSUs do). Returns counts, syntaxes used and the File ID of each instance.
     """
     root = Path(root)
+    if existing:
+        return _update_file_set(p, app, sources, root, deidentifier=deidentifier, transfer_syntax=transfer_syntax,
+                                compress=compress, j2k_ratio=j2k_ratio, progress=progress)
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / _STAGE
+    staging.mkdir(exist_ok=True)
+    try:
+        plan = _plan_file_set(p, app, sources, staging, deidentifier=deidentifier, transfer_syntax=transfer_syntax,
+                              compress=compress, j2k_ratio=j2k_ratio, progress=progress)
+        _write_files(plan.files, root)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return FileSetResult(root, plan.instances, plan.bytes, plan.transfer_syntaxes, plan.file_ids)
+
+
+def _update_file_set(
+    p: Profile,
+    app: ApplicationProfile,
+    sources: Sequence[Source],
+    root: Path,
+    *,
+    deidentifier: Deidentifier | None = None,
+    transfer_syntax: str | None = None,
+    compress: bool | None = None,
+    j2k_ratio: float = DEFAULT_J2K_RATIO,
+    progress: Progress | None = None,
+) -> FileSetResult:
+    """FSU through pydicom's FileSet: load the DICOMDIR, add, rewrite."""
     if compress is None and app.compressed and app.standard:
         compress = True  # -J2K / -JPEG profiles exist to compress ("Patient" export)
-    fs = _file_set(p, app, root / "DICOMDIR" if existing else None)
-    known = {str(i.SOPInstanceUID) for i in fs} if existing else set()
+    fs = _file_set(p, app, root / "DICOMDIR")
+    known = {str(i.SOPInstanceUID) for i in fs}
     used: dict[str, int] = {}
     added: list[str] = []
     duplicates = 0
@@ -351,12 +552,7 @@ def write_file_set(
             known.add(str(ds.SOPInstanceUID))
             if progress:
                 progress("prepare", n, len(sources))
-        if not existing:
-            if p.media.file_set_id:
-                fs.ID = p.media.file_set_id[:16]
-            root.mkdir(parents=True, exist_ok=True)
-            fs.write(str(root))
-        elif added:
+        if added:
             fs.write()
         file_ids = {str(i.SOPInstanceUID): "\\".join(Path(i.FileID).parts) for i in fs}
     finally:
@@ -452,7 +648,7 @@ def _deidentifier(p: Profile, deidentify: str | Sequence[str] | None) -> Deident
     if not p.deidentification.supported:
         raise MediaError(f"{p.id} offers no de-identification on export",
                          "burn without --deidentify (its statement lists none)")
-    return Deidentifier(resolve_options(p.deidentification.options, deidentify))
+    return Deidentifier.from_profile(p, deidentify)
 
 
 def burn(
@@ -468,11 +664,13 @@ def burn(
     compress: bool | None = None,
     deidentify: str | Sequence[str] | None = None,
     j2k_ratio: float = DEFAULT_J2K_RATIO,
+    durable: bool = True,
 ) -> BurnResult:
     """Write *paths* (files/folders) as the product writes a CD, DVD or BD: an ISO image.
 
     Without a *burner* the image goes to *out*; with one it is burned onto the loaded
     disc (the burner writes ``out.name``, or ``<label>.iso``, into its output folder).
+    *durable*: the image at *out* is fsynced before it gets its name (see ``write_iso``).
     Raises :class:`~appliance.media.errors.MediaError` subclasses: ``NoDisc``,
     ``ClosedDisc``, ``DiscFull``, ``WriteError``, ``NoEncoder``; no partial image remains.
     """
@@ -509,8 +707,9 @@ def burn(
     labels = []
     with tempfile.TemporaryDirectory(dir=staging_parent, prefix=".vscanner-media-") as tmp:
         for n, vol in enumerate(volumes, 1):
-            root = Path(tmp) / f"VOL{n}"
-            result = write_file_set(profile, app, vol, root, deidentifier=deid, transfer_syntax=transfer_syntax,
+            staging = Path(tmp) / f"VOL{n}"
+            staging.mkdir()
+            result = _plan_file_set(profile, app, vol, staging, deidentifier=deid, transfer_syntax=transfer_syntax,
                                     compress=compress, j2k_ratio=j2k_ratio, progress=progress)
             for ts, count in result.transfer_syntaxes.items():
                 used[ts] = used.get(ts, 0) + count
@@ -529,15 +728,16 @@ def burn(
                 if n > 1:  # the operator puts in the next blank disc of the same kind
                     burner.eject()
                     burner.load_disc(disc_kind or app.medium.kind, burner.disc_capacity)
-                iso_path = burner.burn(root, volume_label=label, joliet=profile.media.joliet, name=name,
+                iso_path = burner.burn(result.files, volume_label=label, joliet=profile.media.joliet, name=name,
                                        application=profile.title, progress=progress)
             else:
                 iso_path = Path(out).with_name(name)  # type: ignore[arg-type]
-                write_iso(root, iso_path, volume_label=label, joliet=profile.media.joliet,
-                          application=profile.title, progress=write_progress, capacity=capacity)
+                write_iso(result.files, iso_path, volume_label=label, joliet=profile.media.joliet,
+                          application=profile.title, progress=write_progress, capacity=capacity, durable=durable)
             isos.append(iso_path)
             total_bytes += iso_path.stat().st_size
     LOGGER.info("burned %d instances (%s) to %s", len(kept), app.name, ", ".join(map(str, isos)))
+    audit.record_export(profile.identity.default_ae_title, f"{app.medium.kind} {labels[0]}", kept)
     return BurnResult(iso=isos[0], instances=len(kept), bytes=total_bytes, media_profile=app.name,
                       isos=tuple(isos), volume_label=labels[0], transfer_syntaxes=used, dropped=tuple(dropped))
 

@@ -7,6 +7,12 @@ every way an association can fail into a :class:`~appliance.errors.NetworkError`
 the node and says what to check.
 The services log one INFO line per association (what was done, with whom, the outcome).
 
+TLS: a node with ``tls = true`` in the site configuration, or whose address was registered with
+:func:`use_tls`, is associated over TLS with the requestor context given to :func:`use_tls`
+(the command line builds it from the site's certificates, see
+:mod:`appliance.security.tls`). The address matters because queued jobs keep only the node's
+AE title, host and port.
+
 It also holds two small policies the SCU services share: how to read a DIMSE status
 (:func:`status_text`) and which Specific Character Set a query needs (:func:`query_character_set`).
 """
@@ -22,9 +28,12 @@ __all__ = [
     "set_value",
     "require_context",
     "no_response",
+    "use_tls",
 ]
 
 import logging
+import ssl
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Sequence
@@ -43,6 +52,36 @@ from ..profile import Profile
 from .ae import set_nodelay
 
 LOGGER = logging.getLogger(__name__)
+
+
+_tls_lock = threading.Lock()
+_tls_context: ssl.SSLContext | None = None
+_tls_addresses: set[tuple[str, int]] = set()
+
+
+def use_tls(context: ssl.SSLContext | None, addresses: Iterable[tuple[str, int]] = ()) -> None:
+    """Associate over TLS with *context*: nodes with ``tls = true`` and the given (host, port)s.
+
+    ``use_tls(None)`` forgets the context and the addresses.
+    """
+    global _tls_context
+    with _tls_lock:
+        _tls_context = context
+        _tls_addresses.clear()
+        if context is not None:
+            _tls_addresses.update((h, int(p)) for h, p in addresses)
+
+
+def _tls_args(node: Node, purpose: str) -> tuple[ssl.SSLContext, str] | None:
+    with _tls_lock:
+        wanted = node.tls or (node.host, node.port) in _tls_addresses
+        context = _tls_context
+    if not wanted:
+        return None
+    if context is None:
+        raise NetworkError(f"{purpose}: {node} is configured for TLS, but no TLS certificate is configured here",
+                           "set [local] tls_certificate, tls_private_key and tls_ca in the site configuration")
+    return context, node.host
 
 
 @dataclass(frozen=True)
@@ -140,12 +179,18 @@ def open_association(
 
     handlers = [(evt.EVT_CONN_OPEN, _on_open), (evt.EVT_ACSE_RECV, _on_acse_recv), *evt_handlers]
     try:
+        tls_args = _tls_args(node, purpose)
+    except NetworkError:
+        ae.shutdown()
+        raise
+    try:
         assoc = ae.associate(
             node.host,
             node.port,
             ae_title=node.ae_title,
             ext_neg=negotiation or None,
             evt_handlers=handlers,
+            tls_args=tls_args,
         )
     except (OSError, ValueError) as exc:  # bad host name, invalid AE title ...
         ae.shutdown()
@@ -154,6 +199,12 @@ def open_association(
 
     if not assoc.is_established:
         ae.shutdown()
+        if not connected and tls_args is not None:
+            raise NetworkError(
+                f"{purpose}: cannot connect to {node} over TLS (connection refused, or the TLS handshake failed)",
+                f"check that the peer listens with TLS on {node.host}:{node.port}, that its certificate is "
+                "signed by a CA in tls_ca and names the host, and that it trusts our certificate",
+            )
         if not connected:
             raise NetworkError(
                 f"{purpose}: cannot connect to {node} (connection refused or no answer)",
@@ -171,7 +222,9 @@ def open_association(
             raise NetworkError(
                 f"{purpose}: {node} aborted the association request from {ae_title}",
                 f"check that {node.ae_title!r} is the peer's AE title and that the peer accepts "
-                f"{ae_title!r}; the peer's log says why",
+                f"{ae_title!r}; the peer's log says why"
+                + ("" if tls_args is not None else " (a peer that expects TLS on this port aborts a plain request: "
+                   "configure the node with tls = true)"),
             )
         raise NetworkError(
             f"{purpose}: no DICOM answer from {node}",

@@ -49,6 +49,7 @@ __all__ = [
     "MAX_CONTEXTS",
 ]
 
+import functools
 import logging
 import os
 import struct
@@ -647,17 +648,20 @@ class StorageSession:
         return outcome(category, code, choice.transfer_syntax, choice.convert, error)
 
 
+@functools.lru_cache(maxsize=256)
 def _name(uid: str) -> str:
     return UID(uid).name
 
 
 def _log_outcome(out: StoreOutcome, node: Node) -> None:
+    level = logging.INFO if out.category != "failure" else logging.WARNING
+    if not LOGGER.isEnabledFor(level):
+        return
     inst = out.instance
     how = _name(out.transfer_syntax) if out.transfer_syntax else "-"
     if out.converted and out.transfer_syntax:
         how += f" (converted from {_name(inst.transfer_syntax_uid)})"
     status = f"0x{out.status:04X}" if out.status is not None else "-"
-    level = logging.INFO if out.category != "failure" else logging.WARNING
     LOGGER.log(level, "C-STORE %s %s %s to %s: %s, %s, %d bytes, %.0f ms%s", out.category, status,
                inst.sop_instance_uid, node, _name(inst.sop_class_uid), how, inst.size,
                out.elapsed * 1000, f": {out.error}" if out.error else "")

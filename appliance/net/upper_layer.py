@@ -92,10 +92,21 @@ SUPPORTED = pynetdicom.__version__.startswith("3.0.")
 
 # Longest wait of an idle DUL reactor: the ARTIM timer is checked at least this often.
 _IDLE_WAIT = 0.01
+# Longest association-control PDU read (an A-ASSOCIATE-RQ with 128 presentation contexts and
+# user identity is some tens of KiB), and longest P-DATA-TF when no maximum PDU length was set.
+_CONTROL_PDU_LIMIT = 1 << 20
+_UNLIMITED_PDU = 64 << 20
 # Longest wait of the association reactor for a message: release, abort, the DUL thread's end
 # and the network time-out are checked at least this often (pynetdicom's own period).
 _REACTOR_WAIT = 0.001
 _PDU_TYPES = frozenset(range(0x01, 0x08))
+# P-DATA-TF PDUs read in one go when they are already waiting (a 525 kB instance is 17 PDUs
+# at a 32 KiB maximum); the reactor then looks at its queues and timers again.
+_P_DATA_BURST = 64
+# Bytes asked of the socket per recv: several PDUs of a data set at once (one system call
+# instead of three per PDU); a longer PDU grows the buffer.
+_RECV_BUFFER = 256 * 1024
+_PDU_HEAD = struct.Struct(">BBL")
 
 _STANDARD_HANDLERS = (
     (evt.EVT_DIMSE_RECV, standard_dimse_recv_handler),
@@ -137,6 +148,9 @@ class EventDrivenDUL(DULServiceProvider):
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
+        # received bytes not yet taken as PDUs: self._rbuf[self._rlo:self._rhi] (plain sockets)
+        self._rbuf = bytearray(_RECV_BUFFER)
+        self._rlo = self._rhi = 0
 
     # --- waking up --------------------------------------------------------------------------
 
@@ -153,6 +167,35 @@ class EventDrivenDUL(DULServiceProvider):
     def kill_dul(self) -> None:  # noqa: D102
         super().kill_dul()
         self._wake()
+
+    def receive_pdu(self, wait: bool = False, timeout: float | None = None) -> Any:
+        """pynetdicom's ``receive_pdu``, except that a wait ends as soon as the DUL has ended.
+
+        The acceptor waits here for the A-ASSOCIATE-RQ for up to the product's association
+        time-out (30-60 s). A peer that connects and closes (or sends garbage the state
+        machine answers by closing) ends the DUL at once, yet pynetdicom's wait went on for the
+        whole time-out, holding one of the product's few association slots: a dozen such
+        connections made the scanner refuse real peers with "local limit exceeded". Nothing
+        can arrive once the DUL thread is gone, so the wait ends with None (the association
+        then ends as on a time-out).
+        """
+        if not wait:
+            return super().receive_pdu(wait=False)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            step = _IDLE_WAIT * 5 if deadline is None else min(_IDLE_WAIT * 5, max(deadline - time.monotonic(), 0))
+            try:
+                return self.to_user_queue.get(block=True, timeout=step)
+            except queue.Empty:
+                pass
+            if not self.is_alive() and self._started_once():
+                return super().receive_pdu(wait=False)  # anything queued just before the end
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+
+    def _started_once(self) -> bool:
+        # a Thread that was never started is not alive either; only a finished one counts
+        return getattr(self, "_started", None) is not None and self._started.is_set()
 
     def stop_dul(self) -> bool:
         """pynetdicom's ``stop_dul`` (stop the reactor once in Sta1), waking the reactor so that
@@ -177,7 +220,7 @@ class EventDrivenDUL(DULServiceProvider):
         if sock is None:
             time.sleep(self._run_loop_delay)
             return
-        if not self.to_provider_queue.empty() or not self.event_queue.empty():
+        if not self.to_provider_queue.empty() or not self.event_queue.empty() or self._buffered_pdu():
             return
         try:
             readable, _, _ = select.select([sock, self._wake_r], [], [], _IDLE_WAIT)
@@ -196,64 +239,138 @@ class EventDrivenDUL(DULServiceProvider):
     # pynetdicom reads a PDU 4096 bytes per recv, copies it, decodes it into PDU item objects,
     # triggers two events, queues "Evt10", and its state machine (DT-2) turns the PDU into a
     # P-DATA primitive for the DIMSE provider: ~0.1 ms per P-DATA-TF PDU, 17 PDUs per 525 kB
-    # instance at a 32 KiB max PDU. Here the PDU is read with recv_into into one buffer and,
+    # instance at a 32 KiB max PDU. Here the socket is read with recv_into into a receive
+    # buffer, up to 256 KiB per call (PDUs that arrived together are taken from it without
+    # further system calls; nothing is read ahead of what the peer sent), and,
     # in the data transfer state (Sta6, where Evt10 only ever means DT-2) with nobody bound to
     # EVT_DATA_RECV/EVT_PDU_RECV, its PDVs go straight to the DIMSE provider as the P-DATA
     # primitive DT-2 would have built. Every other PDU, and every PDU in any other state,
     # takes pynetdicom's path.
 
-    def _recv_into(self, sock: socket.socket, view: memoryview) -> int:
-        """Fill *view* from *sock*; the bytes read (fewer only when the peer closed)."""
-        got, size = 0, len(view)
-        while got < size:
-            n = sock.recv_into(view[got:], size - got)
+    def _length_limit(self, pdu_type: int) -> int:
+        """Largest PDU length read: a P-DATA-TF within our maximum PDU length (with slack for
+        peers that count it differently; :data:`_UNLIMITED_PDU` when we announced no limit),
+        every other PDU within :data:`_CONTROL_PDU_LIMIT`."""
+        if pdu_type != 0x04:
+            return _CONTROL_PDU_LIMIT
+        ours = int(getattr(self.assoc.acceptor, "maximum_length", 0) or 0)
+        return _UNLIMITED_PDU if ours == 0 else max(2 * ours, _CONTROL_PDU_LIMIT)
+
+    def _fill(self, sock: socket.socket, need: int) -> bool:
+        """Have at least *need* bytes in the receive buffer, reading *sock* (blocking, as
+        pynetdicom reads a PDU); False when the peer closed first."""
+        while self._rhi - self._rlo < need:
+            if self._rlo + need > len(self._rbuf):  # make room: what is unread to the start
+                unread = self._rbuf[self._rlo:self._rhi]
+                if need > len(self._rbuf):  # a PDU longer than the buffer
+                    self._rbuf = bytearray(need)
+                self._rbuf[: len(unread)] = unread
+                self._rlo, self._rhi = 0, len(unread)
+            n = sock.recv_into(memoryview(self._rbuf)[self._rhi:])
             if not n:
-                break
-            got += n
-        return got
+                return False
+            self._rhi += n
+        return True
+
+    def _pull(self, sock: socket.socket) -> None:
+        """Add whatever the socket already holds to the receive buffer (never blocks)."""
+        if self._rhi == len(self._rbuf):
+            if self._rlo == 0:
+                return
+            unread = self._rbuf[self._rlo:self._rhi]
+            self._rbuf[: len(unread)] = unread
+            self._rlo, self._rhi = 0, len(unread)
+        try:
+            n = sock.recv_into(memoryview(self._rbuf)[self._rhi:], 0, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return  # the reactor's next look at the socket handles it
+        self._rhi += n
+
+    def _buffered_pdu(self) -> int:
+        """The type of the complete PDU at the head of the receive buffer, or 0."""
+        lo, have = self._rlo, self._rhi - self._rlo
+        if have < 6:
+            return 0
+        pdu_type, _, length = _PDU_HEAD.unpack_from(self._rbuf, lo)
+        return pdu_type if have >= 6 + length else 0
 
     def _direct_p_data(self) -> bool:
         return (self.state_machine.current_state == "Sta6" and self.event_queue.empty() and self._recv_pdu.empty()
                 and not self.assoc.get_handlers(evt.EVT_DATA_RECV) and not self.assoc.get_handlers(evt.EVT_PDU_RECV))
 
+    def _is_transport_event(self) -> bool:
+        """pynetdicom's check for incoming data, counting what is already in the receive buffer."""
+        if self._rhi > self._rlo and self._plain_socket() is not None:
+            if self._buffered_pdu() or (self.socket is not None and self.socket.ready):
+                self._read_pdu_data()
+                return True
+            return False  # part of a PDU: wait for the rest
+        return super()._is_transport_event()
+
     def _read_pdu_data(self) -> None:
-        """pynetdicom's ``_read_pdu_data``, reading the PDU in one piece (see above)."""
+        """pynetdicom's ``_read_pdu_data``, reading the PDU in one piece (see above).
+
+        After a P-DATA-TF that went straight to the DIMSE provider, the next P-DATA-TF is read
+        at once when it is already waiting (the rest of a data set usually is), up to
+        :data:`_P_DATA_BURST` PDUs and while nothing waits to be sent, without a pass through
+        the reactor loop and its two ``select`` calls per PDU.
+        """
         sock = self._plain_socket()
         if sock is None:
             super()._read_pdu_data()
             return
-        header = bytearray(6)
+        for _ in range(_P_DATA_BURST):
+            if not self._read_one_pdu(sock) or not self.to_provider_queue.empty():
+                return  # (a primitive to send, e.g. a response, goes first)
+            if self._buffered_pdu() != 0x04:
+                self._pull(sock)
+                if self._buffered_pdu() != 0x04:
+                    return
+
+    def _read_one_pdu(self, sock: socket.socket) -> bool:
+        """Read one PDU; True when it was a P-DATA-TF given straight to the DIMSE provider."""
         try:
-            got = self._recv_into(sock, memoryview(header))
+            complete = self._fill(sock, 6)
         except (OSError, TimeoutError) as exc:
             _DUL_LOG.error("Connection closed before the entire PDU was received")
             _DUL_LOG.exception(exc)
             self.event_queue.put("Evt17")
-            return
-        if got < 6:
+            return False
+        if not complete:
             self.event_queue.put("Evt17")
-            return
-        pdu_type, _, length = struct.unpack(">BBL", header)
+            return False
+        pdu_type, _, length = _PDU_HEAD.unpack_from(self._rbuf, self._rlo)
         if pdu_type not in _PDU_TYPES:
             _DUL_LOG.error(f"Unknown PDU type received '0x{pdu_type:02X}'")
             self.event_queue.put("Evt19")
-            return
-        data = bytearray(6 + length)
-        data[:6] = header
+            return False
+        limit = self._length_limit(pdu_type)
+        if length > limit:
+            # the buffer is sized by the header: a lying length must not make us allocate it
+            _DUL_LOG.error(f"PDU of type 0x{pdu_type:02X} announces {length} bytes, more than the "
+                           f"{limit} accepted: aborting")
+            self.event_queue.put("Evt19")
+            return False
         try:
-            got = self._recv_into(sock, memoryview(data)[6:]) if length else 0
+            complete = self._fill(sock, 6 + length)
         except (OSError, TimeoutError) as exc:
             _DUL_LOG.error("Connection closed before the entire PDU was received")
             _DUL_LOG.exception(exc)
             self.event_queue.put("Evt17")
-            return
-        if got != length:
-            _DUL_LOG.error(f"The received PDU is shorter than expected ({6 + got} of {6 + length} bytes received)")
+            return False
+        if not complete:
+            got = self._rhi - self._rlo
+            _DUL_LOG.error(f"The received PDU is shorter than expected ({got} of {6 + length} bytes received)")
             self.event_queue.put("Evt17")
-            return
+            return False
+        data = self._rbuf[self._rlo:self._rlo + 6 + length]  # a copy: the buffer is reused
+        self._rlo += 6 + length
+        if self._rlo == self._rhi:
+            self._rlo = self._rhi = 0
         if pdu_type == 0x04 and self._direct_p_data():
-            self._p_data_to_dimse(data)
-            return
+            return self._p_data_to_dimse(data)
         try:
             pdu, event = self._decode_pdu(data)
             self.event_queue.put(event)
@@ -261,12 +378,14 @@ class EventDrivenDUL(DULServiceProvider):
             _DUL_LOG.error("Unable to decode the received PDU data")
             _DUL_LOG.exception(exc)
             self.event_queue.put("Evt19")
-            return
+            return False
         self._recv_pdu.put(pdu)
+        return False
 
-    def _p_data_to_dimse(self, data: bytearray) -> None:
+    def _p_data_to_dimse(self, data: bytearray) -> bool:
         """DT-2 for a P-DATA-TF PDU (PS3.8 9.3.5): its PDVs, as a P-DATA primitive, to the DIMSE
-        provider. A malformed PDV list is Evt19 (invalid PDU), as pynetdicom's decoder makes it."""
+        provider. A malformed PDV list is Evt19 (invalid PDU), as pynetdicom's decoder makes it;
+        False then."""
         view = memoryview(data)
         primitive = P_DATA()
         pdvs = primitive.presentation_data_value_list
@@ -276,11 +395,12 @@ class EventDrivenDUL(DULServiceProvider):
             if item_length < 2 or offset + 4 + item_length > end:
                 _DUL_LOG.error("Unable to decode the received PDU data")
                 self.event_queue.put("Evt19")
-                return
+                return False
             # (presentation context ID, message control header + fragment), as P_DATA_TF.to_primitive gives
             pdvs.append((data[offset + 4], view[offset + 5:offset + 4 + item_length]))
             offset += 4 + item_length
         self.assoc.dimse.receive_primitive(primitive)
+        return True
 
     # --- the reactor ------------------------------------------------------------------------
 

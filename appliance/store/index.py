@@ -1,4 +1,17 @@
-"""SQLite index and atomic file placement for received and acquired instances."""
+"""SQLite index and atomic file placement for received and acquired instances.
+
+Durability, in the order the work is done for one instance: the file is written under
+``tmp/`` and fsynced, renamed into ``objects/<study>/<series>/`` and that folder fsynced --
+only then is the index row committed and the instance reported stored. A crash leaves
+either a ``tmp/*.part`` (never acknowledged; removed at the next open) or a complete file.
+
+The index (SQLite, WAL) commits with ``synchronous=NORMAL``: a commit is safe from a crash
+of the process (the WAL is written before COMMIT returns) but the last commits before a
+crash of the machine (power loss) may be missing from it. Such a crash is noticed at the
+next open (the kernel's boot id differs from the one the index recorded), and the index is
+then reconciled with ``objects/``: every instance file the index does not list is read and
+indexed. Files are the record; the index catches up from them.
+"""
 
 from __future__ import annotations
 
@@ -69,7 +82,21 @@ CREATE TABLE IF NOT EXISTS instance (
 );
 CREATE INDEX IF NOT EXISTS instance_series ON instance(series_uid);
 CREATE INDEX IF NOT EXISTS series_study ON series(study_uid);
+CREATE TABLE IF NOT EXISTS store_state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def _boot_id() -> str:
+    """This boot of the machine (Linux); empty where unknown (then every open reconciles)."""
+    try:
+        return _BOOT_ID.read_text().strip()
+    except OSError:
+        return ""
 
 # Attributes read from a dataset to index it (pixel data is never parsed).
 INDEX_KEYWORDS = (
@@ -162,12 +189,16 @@ class Store:
         Folder holding ``index.sqlite``, ``objects/`` and ``tmp/``.
     duplicates : {"keep_existing", "replace", "reject"}
         What :meth:`add` does with a SOP Instance UID already in the index.
+    reconcile : bool, optional
+        Check the index against ``objects/`` now (:meth:`reconcile`). By default only when
+        the machine has restarted since the index was last opened (see the module docstring).
     """
 
     def __init__(
         self,
         root: str | os.PathLike[str],
         duplicates: Literal["keep_existing", "replace", "reject"] = "keep_existing",
+        reconcile: bool | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.duplicates = duplicates
@@ -188,11 +219,22 @@ class Store:
         self._folders: set[Path] = set()  # series folders known to exist (durably) inside objects/
         self._total_size: int | None = None  # bytes of indexed instances, once computed
         self._data_version: int | None = None  # PRAGMA data_version when _total_size was computed
+        self._patients: dict[tuple[str, str], tuple[int, str | None]] = {}  # indexed: row id, name
+        self._series: set[str] = set()  # series UIDs indexed (their study too)
         self._db = sqlite3.connect(self.root / "index.sqlite", check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        # NORMAL: no fsync per commit; files are durable before they are indexed, and the
+        # index catches up from them after a machine crash (module docstring)
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
+        boot = _boot_id()
+        row = self._db.execute("SELECT value FROM store_state WHERE key='boot_id'").fetchone()
+        if reconcile or (reconcile is None and (not boot or row is None or row[0] != boot)):
+            self.reconcile()
+        if boot and (row is None or row[0] != boot):
+            with self._lock:
+                self._db.execute("INSERT OR REPLACE INTO store_state(key, value) VALUES ('boot_id', ?)", (boot,))
 
     def close(self) -> None:
         with self._lock:
@@ -211,6 +253,43 @@ class Store:
                 f.unlink()
             except OSError:
                 pass
+
+    def reconcile(self) -> int:
+        """Index every instance file under ``objects/`` that the index does not list; return
+        how many. A file that cannot be read as DICOM is left where it is and logged."""
+        with self._lock:
+            known = {row[0] for row in self._db.execute("SELECT path FROM instance")}
+        added = 0
+        for dirpath, _dirs, files in os.walk(self.objects):
+            for name in files:
+                if not name.endswith(".dcm"):
+                    continue
+                path = Path(dirpath) / name
+                rel = str(path.relative_to(self.root))
+                if rel in known:
+                    continue
+                try:
+                    data = path.read_bytes()
+                    header = parse_header(data)
+                    uids = self._safe_uids(header)
+                    if self._folder(uids) / f"{uids['SOPInstanceUID']}.dcm" != path:
+                        raise StoreError("its name or folder does not match its UIDs")
+                    record = InstanceRecord(
+                        sop_instance_uid=uids["SOPInstanceUID"], sop_class_uid=uids["SOPClassUID"],
+                        study_uid=uids["StudyInstanceUID"], series_uid=uids["SeriesInstanceUID"],
+                        transfer_syntax_uid=str(header.file_meta.get("TransferSyntaxUID", "")),
+                        path=path, size=len(data), source_ae=None)
+                    with self._lock:
+                        if self._get_locked(record.sop_instance_uid) is None:
+                            self._index_locked(header, record)
+                            added += 1
+                except (OSError, StoreError, sqlite3.Error) as exc:
+                    LOGGER.warning("store: %s is not indexed and cannot be read as an instance: %s", path, exc)
+        if added:
+            self._total_size = None
+            LOGGER.warning("store: %d instance file(s) were missing from the index (a crash of the machine); "
+                           "indexed again from objects/", added)
+        return added
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -283,7 +362,7 @@ class Store:
         folder = self._folder(uids)
         final = folder / f"{sop_uid}.dcm"
 
-        existing = self.get(sop_uid)
+        existing = self.get(sop_uid) if self._known(sop_uid) else None
         if existing is not None and self.duplicates != "replace":
             if self.duplicates == "reject":
                 raise Duplicate(f"SOP Instance UID {sop_uid} is already stored")
@@ -314,7 +393,8 @@ class Store:
             source_ae=source_ae,
         )
         with self._lock:
-            existing = self._get_locked(sop_uid)  # a concurrent association may have won
+            # a concurrent association may have won
+            existing = self._get_locked(sop_uid) if self._known_locked(sop_uid) else None
             if existing is not None and self.duplicates != "replace":
                 part.unlink(missing_ok=True)
                 if self.duplicates == "reject":
@@ -345,37 +425,46 @@ class Store:
 
     def _index_locked(self, ds: Dataset, r: InstanceRecord) -> None:
         db = self._db
+        pid = _text(ds, "PatientID") or ""
+        issuer = _text(ds, "IssuerOfPatientID") or ""
+        name = _text(ds, "PatientName")
+        known_patient = self._patients.get((pid, issuer))
+        # rows are never deleted from the index: a patient (with this name) or a series seen
+        # by this store object is still there, and its statements can be left out
+        new_series = r.series_uid not in self._series
         db.execute("BEGIN IMMEDIATE")
         try:
-            pid = _text(ds, "PatientID") or ""
-            issuer = _text(ds, "IssuerOfPatientID") or ""
-            db.execute(
-                "INSERT INTO patient(patient_id, issuer, name, birth_date, sex) VALUES (?,?,?,?,?) "
-                "ON CONFLICT(patient_id, issuer) DO UPDATE SET name=excluded.name WHERE name IS NOT excluded.name",
-                (pid, issuer, _text(ds, "PatientName"), _text(ds, "PatientBirthDate"), _text(ds, "PatientSex")),
-            )
-            (patient_row,) = db.execute(
-                "SELECT id FROM patient WHERE patient_id=? AND issuer=?", (pid, issuer)
-            ).fetchone()
-            db.execute(
-                "INSERT OR IGNORE INTO study(study_uid, patient, study_date, study_time, accession_number, "
-                "study_id, description) VALUES (?,?,?,?,?,?,?)",
-                (
-                    r.study_uid,
-                    patient_row,
-                    _text(ds, "StudyDate"),
-                    _text(ds, "StudyTime"),
-                    _text(ds, "AccessionNumber"),
-                    _text(ds, "StudyID"),
-                    _text(ds, "StudyDescription"),
-                ),
-            )
-            db.execute(
-                "INSERT OR IGNORE INTO series(series_uid, study_uid, modality, series_number, description) "
-                "VALUES (?,?,?,?,?)",
-                (r.series_uid, r.study_uid, _text(ds, "Modality"), _int(ds, "SeriesNumber"),
-                 _text(ds, "SeriesDescription")),
-            )
+            if known_patient is None or known_patient[1] != name:
+                db.execute(
+                    "INSERT INTO patient(patient_id, issuer, name, birth_date, sex) VALUES (?,?,?,?,?) "
+                    "ON CONFLICT(patient_id, issuer) DO UPDATE SET name=excluded.name WHERE name IS NOT excluded.name",
+                    (pid, issuer, name, _text(ds, "PatientBirthDate"), _text(ds, "PatientSex")),
+                )
+                (patient_row,) = db.execute(
+                    "SELECT id FROM patient WHERE patient_id=? AND issuer=?", (pid, issuer)
+                ).fetchone()
+            else:
+                patient_row = known_patient[0]
+            if new_series:
+                db.execute(
+                    "INSERT OR IGNORE INTO study(study_uid, patient, study_date, study_time, accession_number, "
+                    "study_id, description) VALUES (?,?,?,?,?,?,?)",
+                    (
+                        r.study_uid,
+                        patient_row,
+                        _text(ds, "StudyDate"),
+                        _text(ds, "StudyTime"),
+                        _text(ds, "AccessionNumber"),
+                        _text(ds, "StudyID"),
+                        _text(ds, "StudyDescription"),
+                    ),
+                )
+                db.execute(
+                    "INSERT OR IGNORE INTO series(series_uid, study_uid, modality, series_number, description) "
+                    "VALUES (?,?,?,?,?)",
+                    (r.series_uid, r.study_uid, _text(ds, "Modality"), _int(ds, "SeriesNumber"),
+                     _text(ds, "SeriesDescription")),
+                )
             db.execute(
                 "INSERT OR REPLACE INTO instance(sop_instance_uid, sop_class_uid, series_uid, instance_number, "
                 "transfer_syntax_uid, path, size, source_ae, received_at) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -395,6 +484,8 @@ class Store:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._patients[(pid, issuer)] = (patient_row, name)
+        self._series.add(r.series_uid)
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -410,6 +501,14 @@ class Store:
     def _get_locked(self, sop_uid: str) -> InstanceRecord | None:
         row = self._db.execute(self._SELECT + " WHERE i.sop_instance_uid=?", (sop_uid,)).fetchone()
         return self._row_to_record(row) if row else None
+
+    def _known_locked(self, sop_uid: str) -> bool:
+        """Whether the index lists *sop_uid* (the primary key alone: no join, no record)."""
+        return self._db.execute("SELECT 1 FROM instance WHERE sop_instance_uid=?", (sop_uid,)).fetchone() is not None
+
+    def _known(self, sop_uid: str) -> bool:
+        with self._lock:
+            return self._known_locked(sop_uid)
 
     def get(self, sop_uid: str) -> InstanceRecord | None:
         """The record of one instance, or None."""
