@@ -94,3 +94,77 @@ def test_full_disk_is_reported_and_leaves_nothing(tmp_path, monkeypatch):
     assert not list(store.tmp.iterdir())
     assert not any(p.suffix == ".dcm" for p in store.objects.rglob("*"))
     store.close()
+
+
+def _received(ds):
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    from appliance.store.index import encode_file_meta_fields, parse_dataset_header
+
+    buf = DicomBytesIO()
+    buf.is_little_endian, buf.is_implicit_VR = True, False
+    write_dataset(buf, ds)
+    body = buf.getvalue()
+    meta = encode_file_meta_fields(ds.SOPClassUID, ds.SOPInstanceUID, "1.2.840.10008.1.2.1", "1.2.3.4", "V1", "PEER")
+    return body, meta, parse_dataset_header(body, "1.2.840.10008.1.2.1")
+
+
+def test_answer_before_writing_defers_only_the_fsyncs(tmp_path, monkeypatch):
+    """``durable=False`` (products answering before they write): the file is whole, in place and
+    indexed when add_received returns; its fsyncs (file, then folder) follow on the store's
+    thread, and close() waits for them."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def record(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    store = Store(tmp_path / "s")
+    ds = ct_image(seed=31)
+    body, meta, header = _received(ds)
+    monkeypatch.setattr(os, "fsync", record)
+    result = store.add_received(body, meta_bytes=meta, transfer_syntax="1.2.840.10008.1.2.1", header=header,
+                                durable=False)
+    assert result.outcome == "stored" and result.record.path.read_bytes() == meta + body
+    assert store.get(ds.SOPInstanceUID) is not None
+    store.close()  # flushes
+    assert str(result.record.path) in synced and str(result.record.path.parent) in synced
+    assert synced.index(str(result.record.path)) < synced.index(str(result.record.path.parent))
+
+
+def test_after_a_machine_crash_unwritten_acknowledged_instances_leave_the_index(tmp_path, caplog):
+    root = tmp_path / "s"
+    kept, lost = ct_image(seed=41), ct_image(seed=42)
+    with Store(root) as store:
+        store.add_dataset(kept)
+        store.add_dataset(lost)
+        lost_path = store.get(lost.SOPInstanceUID).path
+        # the machine stops: the second file's data never reached the disk; next boot
+        store._db.execute("UPDATE store_state SET value='an-earlier-boot' WHERE key='boot_id'")
+    lost_path.write_bytes(lost_path.read_bytes()[:100])
+    with Store(root) as store:
+        assert store.get(kept.SOPInstanceUID) is not None
+        assert store.get(lost.SOPInstanceUID) is None and not lost_path.exists()
+    assert "did not reach the disk before the machine stopped" in caplog.text
+
+
+def test_a_killed_process_is_noticed_and_the_index_catches_up(tmp_path):
+    import subprocess
+    import sys
+
+    root = tmp_path / "s"
+    ds = ct_image(seed=51)
+    from .data import write
+
+    src = write(ds, tmp_path / "x.dcm")
+    code = (f"import os; from appliance.store import Store; from pydicom import dcmread\n"
+            f"s = Store({str(root)!r}); d = dcmread({str(src)!r})\n"
+            f"s.add_dataset(d)\n"
+            f"p = s.get(d.SOPInstanceUID).path\n"
+            f"s._db.execute('DELETE FROM instance')\n"  # the row's commit never happened
+            f"os._exit(9)\n")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 9
+    with Store(root) as store:  # the killed opener is noticed: objects/ is reconciled
+        assert store.get(ds.SOPInstanceUID) is not None

@@ -1,11 +1,14 @@
-"""Storage SCP: receive C-STORE, validate the minimal header, store durably, answer.
+"""Storage SCP: receive C-STORE, validate the minimal header, store, answer.
 
 Policy (what status for what) is a pure function of the profile and the request, in
-:func:`check_instance` and :func:`check_resources`; :func:`handle_store` does the I/O. Success
-is only returned after the store has the instance on disk and indexed ("durable before
-acknowledged"), whatever the profile's ``response_after`` says: a product that answers
-before it writes (``"receive"``) is emulated as answering right after the write, because an
-acknowledged instance must never be lost.
+:func:`check_instance` and :func:`check_resources`; :func:`handle_store` does the I/O. When
+success is answered follows the profile's ``response_after``: ``"disk"`` and ``"index"``
+answer once the instance is fsynced, renamed into place and indexed; ``"receive"`` (products
+that answer after a plausibility check, before writing) answers once the file is written,
+renamed and indexed, with its fsyncs done right after by the store's background thread
+(:meth:`Store.add_received`, ``durable=False``): nothing is lost when vscanner is killed, and
+only a crash of the machine in those milliseconds can lose what was acknowledged -- what the
+statements say of the real product.
 
 Per profile: the failure statuses (``status_out_of_resources``, ``status_mismatch``,
 ``status_unable_to_process``), the duplicate policy (``duplicates``, applied by the store; a
@@ -230,7 +233,8 @@ def _store(event, ctx: StorageContext, req, raw: memoryview,  # type: ignore[no-
 
     try:
         result = ctx.store.add_received(data, meta_bytes=_file_meta(ctx, sop_class, sop_uid, stored_ts, calling),
-                                        transfer_syntax=stored_ts, header=header, source_ae=calling)
+                                        transfer_syntax=stored_ts, header=header, source_ae=calling,
+                                        durable=policy.response_after != "receive")
     except Duplicate as exc:
         LOGGER.warning("C-STORE from %s refused: %s", calling, exc.message)
         return failure(int(policy.status_unable_to_process, 16), "duplicate SOP Instance UID")

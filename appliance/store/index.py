@@ -11,6 +11,17 @@ crash of the machine (power loss) may be missing from it. Such a crash is notice
 next open (the kernel's boot id differs from the one the index recorded), and the index is
 then reconciled with ``objects/``: every instance file the index does not list is read and
 indexed. Files are the record; the index catches up from them.
+
+A product that answers a C-STORE before it has written the instance (``response_after =
+"receive"``: syngo CT VA50A Table 13, syngo MI.PET/CT and COHERENCE §3.2.3.1.3 / §5.1.3.1.3)
+is emulated with :meth:`Store.add_received` ``durable=False``: the file is written and renamed
+into place and indexed (so a crash of the process loses nothing: the bytes are in the
+operating system's cache), the answer goes out, and a background thread fsyncs the file and
+its folder. Only a crash of the machine in those milliseconds can lose an acknowledged
+instance -- the risk the statements describe. After such a crash the reconciliation also
+checks every indexed file is whole and drops (and logs) the rows of those that are not.
+A process that did not close the store (killed) is noticed too, and the next open
+reconciles.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ import errno
 import itertools
 import logging
 import os
+import queue
 import sqlite3
 import struct
 import threading
@@ -230,15 +242,78 @@ class Store:
         self._db.executescript(SCHEMA)
         boot = _boot_id()
         row = self._db.execute("SELECT value FROM store_state WHERE key='boot_id'").fetchone()
-        if reconcile or (reconcile is None and (not boot or row is None or row[0] != boot)):
-            self.reconcile()
-        if boot and (row is None or row[0] != boot):
-            with self._lock:
+        rebooted = not boot or row is None or row[0] != boot
+        killed = self._openers_gone()
+        if reconcile or (reconcile is None and (rebooted or killed)):
+            self.reconcile(verify=rebooted and row is not None)
+        with self._lock:
+            if boot and (row is None or row[0] != boot):
                 self._db.execute("INSERT OR REPLACE INTO store_state(key, value) VALUES ('boot_id', ?)", (boot,))
+            self._opener = f"open:{os.getpid()}:{self._tmp_prefix}"
+            self._db.execute("INSERT OR REPLACE INTO store_state(key, value) VALUES (?, ?)",
+                             (self._opener, str(os.getpid())))
+        self._syncs: "queue.Queue[tuple[Path, Path] | None]" = queue.Queue()
+        self._syncer: threading.Thread | None = None
+        self._sync_error: OSError | None = None
+
+    def _openers_gone(self) -> bool:
+        """Whether a process that opened this store ended without closing it (killed); their
+        marks are removed."""
+        gone = []
+        for key, pid in self._db.execute("SELECT key, value FROM store_state WHERE key LIKE 'open:%'"):
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                gone.append(key)
+            except (PermissionError, ValueError):
+                pass
+        for key in gone:
+            self._db.execute("DELETE FROM store_state WHERE key=?", (key,))
+        return bool(gone)
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
+            try:
+                self._db.execute("DELETE FROM store_state WHERE key=?", (self._opener,))
+            except sqlite3.Error:
+                pass
             self._db.close()
+
+    # --- deferred fsyncs ("answer before writing" products) ---------------------------------
+
+    def _sync_later(self, path: Path, folder: Path) -> None:
+        if self._syncer is None or not self._syncer.is_alive():
+            self._syncer = threading.Thread(target=self._sync_loop, name="store-fsync", daemon=True)
+            self._syncer.start()
+        self._syncs.put((path, folder))
+
+    def _sync_loop(self) -> None:
+        while True:
+            item = self._syncs.get()
+            try:
+                if item is None:
+                    return
+                path, folder = item
+                try:
+                    fd = os.open(path, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                    _fsync_dir(folder)
+                except FileNotFoundError:
+                    pass  # replaced or removed meanwhile
+                except OSError as exc:
+                    self._sync_error = exc
+                    LOGGER.error("store: %s could not be synced to disk: %s", path, exc)
+            finally:
+                self._syncs.task_done()
+
+    def flush(self) -> None:
+        """Wait until every deferred fsync is done (the instances are durable)."""
+        if self._syncer is not None and self._syncer.is_alive():
+            self._syncs.join()
 
     def __enter__(self) -> "Store":
         return self
@@ -254,9 +329,36 @@ class Store:
             except OSError:
                 pass
 
-    def reconcile(self) -> int:
+    def _drop_broken(self) -> int:
+        """After a crash of the machine: drop the index rows of files that are missing, of
+        another size, or not whole DICOM (acknowledged before they were on disk)."""
+        with self._lock:
+            rows = list(self._db.execute("SELECT sop_instance_uid, path, size FROM instance"))
+        broken = []
+        for uid, rel, size in rows:
+            path = self.root / rel
+            try:
+                ok = path.stat().st_size == size
+                if ok:
+                    parse_header(path.read_bytes())
+            except (OSError, StoreError):
+                ok = False
+            if not ok:
+                broken.append((uid, path))
+        for uid, path in broken:
+            LOGGER.error("store: %s (%s) was acknowledged but did not reach the disk before the machine "
+                         "stopped; it is removed from the index (the sender must send it again)", uid, path)
+            with self._lock:
+                self._db.execute("DELETE FROM instance WHERE sop_instance_uid=?", (uid,))
+            path.unlink(missing_ok=True)
+        return len(broken)
+
+    def reconcile(self, verify: bool = False) -> int:
         """Index every instance file under ``objects/`` that the index does not list; return
-        how many. A file that cannot be read as DICOM is left where it is and logged."""
+        how many. A file that cannot be read as DICOM is left where it is and logged. With
+        *verify* (after a crash of the machine), first drop the rows of files that are not whole."""
+        if verify and self._drop_broken():
+            self._total_size = None
         with self._lock:
             known = {row[0] for row in self._db.execute("SELECT path FROM instance")}
         added = 0
@@ -287,7 +389,7 @@ class Store:
                     LOGGER.warning("store: %s is not indexed and cannot be read as an instance: %s", path, exc)
         if added:
             self._total_size = None
-            LOGGER.warning("store: %d instance file(s) were missing from the index (a crash of the machine); "
+            LOGGER.warning("store: %d instance file(s) were missing from the index (a crash); "
                            "indexed again from objects/", added)
         return added
 
@@ -319,14 +421,16 @@ class Store:
         transfer_syntax: str,
         header: Dataset,
         source_ae: str | None = None,
+        durable: bool = True,
     ) -> StoreResult:
         """Store a data set as received over the network, without re-encoding anything.
 
         *meta_bytes* is the preamble and File Meta Information (:func:`encode_file_meta_fields`),
         *header* the data set's attributes (:func:`parse_dataset_header`); *dataset* may be a
-        memoryview of the receive buffer: it is written as it is, after *meta_bytes*.
+        memoryview of the receive buffer: it is written as it is, after *meta_bytes*. With
+        *durable* False the fsyncs are done afterwards by a background thread (module docstring).
         """
-        return self._place(header, [meta_bytes, dataset], transfer_syntax, source_ae)
+        return self._place(header, [meta_bytes, dataset], transfer_syntax, source_ae, sync=durable)
 
     def add_dataset(self, ds: Dataset, source_ae: str | None = None) -> StoreResult:
         """Store a pydicom Dataset (with ``file_meta``) as a Part 10 file."""
@@ -356,7 +460,7 @@ class Store:
                 raise StoreError(f"refusing to write outside the store for SOP Instance UID {uids['SOPInstanceUID']!r}")
         return folder
 
-    def _place(self, ds: Dataset, chunks: list, ts_uid: str, source_ae: str | None) -> StoreResult:
+    def _place(self, ds: Dataset, chunks: list, ts_uid: str, source_ae: str | None, sync: bool = True) -> StoreResult:
         uids = self._safe_uids(ds)
         sop_uid = uids["SOPInstanceUID"]
         folder = self._folder(uids)
@@ -375,7 +479,8 @@ class Store:
                 for c in chunks:
                     fh.write(c)
                     size += len(c)
-                os.fsync(fh.fileno())
+                if sync:
+                    os.fsync(fh.fileno())
         except OSError as exc:
             part.unlink(missing_ok=True)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -411,7 +516,8 @@ class Store:
                     _make_dirs_durable(folder, self.objects)
                     self._folders.add(folder)
                     os.replace(part, final)
-                _fsync_dir(folder)
+                if sync:
+                    _fsync_dir(folder)
                 self._index_locked(ds, record)
             except (OSError, sqlite3.Error) as exc:
                 part.unlink(missing_ok=True)
@@ -420,6 +526,8 @@ class Store:
                 raise StoreError(f"cannot store {sop_uid}: {exc}") from exc
             if self._total_size is not None:
                 self._total_size += size - (existing.size if existing is not None else 0)
+        if not sync:
+            self._sync_later(final, folder)
         outcome = "replaced" if existing is not None else "stored"
         return StoreResult(record, outcome)
 
