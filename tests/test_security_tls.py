@@ -214,3 +214,20 @@ def test_legacy_cipher_suites_only_with_the_explicit_option(tmp_path, certs, cap
     ct = acceptor_context(find_profile("syngo-ct-va50a"),
                           TLSSettings.from_paths(certs.server, certs.server_key, certs.ca, legacy_ciphers=True))
     assert ct.minimum_version == ssl.TLSVersion.TLSv1
+
+
+def test_tls_connections_closed_before_associating_free_their_slot(tls_serve, certs):
+    """A client that completes the TLS handshake and closes without an A-ASSOCIATE-RQ must not
+    hold one of the product's association slots for the whole association time-out."""
+    server = tls_serve("syngo-ct-va50a")
+    limit = find_profile("syngo-ct-va50a").network.max_associations_accepted
+    ctx = ssl.create_default_context(cafile=str(certs.ca))
+    ctx.load_cert_chain(str(certs.client), str(certs.client_key))
+    ctx.check_hostname = False
+    for _ in range(limit + 3):
+        with socket.create_connection(("127.0.0.1", server.tls_port), timeout=10) as raw:
+            with ctx.wrap_socket(raw) as tls:
+                tls.settimeout(10)
+                pass  # handshake done; closed without associating
+    r = _echo(server, *_client(certs))
+    assert r.returncode == 0, r.stdout + r.stderr + server.log()[-3000:]

@@ -132,7 +132,41 @@ def quiet_standard_handlers(target: Any) -> None:
             pass
 
 
-class EventDrivenDUL(DULServiceProvider):
+class GuardedDUL(DULServiceProvider):
+    """pynetdicom's DUL service provider whose ``receive_pdu`` wait ends when the DUL ends."""
+
+    def receive_pdu(self, wait: bool = False, timeout: float | None = None) -> Any:
+        """pynetdicom's ``receive_pdu``, except that a wait ends as soon as the DUL has ended.
+
+        The acceptor waits here for the A-ASSOCIATE-RQ for up to the product's association
+        time-out (30-60 s). A peer that connects and closes (or sends garbage the state
+        machine answers by closing) ends the DUL at once, yet pynetdicom's wait went on for the
+        whole time-out, holding one of the product's few association slots: a dozen such
+        connections made the scanner refuse real peers with "local limit exceeded". Nothing
+        can arrive once the DUL thread is gone, so the wait ends with None (the association
+        then ends as on a time-out).
+        """
+        if not wait:
+            return super().receive_pdu(wait=False)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            step = _IDLE_WAIT * 5 if deadline is None else min(_IDLE_WAIT * 5, max(deadline - time.monotonic(), 0))
+            try:
+                return self.to_user_queue.get(block=True, timeout=step)
+            except queue.Empty:
+                pass
+            if not self.is_alive() and self._started_once():
+                return super().receive_pdu(wait=False)  # anything queued just before the end
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+
+    def _started_once(self) -> bool:
+        # a Thread that was never started is not alive either; only a finished one counts
+        return getattr(self, "_started", None) is not None and self._started.is_set()
+
+
+
+class EventDrivenDUL(GuardedDUL):
     """pynetdicom's DUL service provider, waiting for work instead of sleeping 1 ms.
 
     The reactor loop is pynetdicom's (``run_reactor`` of 3.0.4) with ``time.sleep`` replaced
@@ -167,35 +201,6 @@ class EventDrivenDUL(DULServiceProvider):
     def kill_dul(self) -> None:  # noqa: D102
         super().kill_dul()
         self._wake()
-
-    def receive_pdu(self, wait: bool = False, timeout: float | None = None) -> Any:
-        """pynetdicom's ``receive_pdu``, except that a wait ends as soon as the DUL has ended.
-
-        The acceptor waits here for the A-ASSOCIATE-RQ for up to the product's association
-        time-out (30-60 s). A peer that connects and closes (or sends garbage the state
-        machine answers by closing) ends the DUL at once, yet pynetdicom's wait went on for the
-        whole time-out, holding one of the product's few association slots: a dozen such
-        connections made the scanner refuse real peers with "local limit exceeded". Nothing
-        can arrive once the DUL thread is gone, so the wait ends with None (the association
-        then ends as on a time-out).
-        """
-        if not wait:
-            return super().receive_pdu(wait=False)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            step = _IDLE_WAIT * 5 if deadline is None else min(_IDLE_WAIT * 5, max(deadline - time.monotonic(), 0))
-            try:
-                return self.to_user_queue.get(block=True, timeout=step)
-            except queue.Empty:
-                pass
-            if not self.is_alive() and self._started_once():
-                return super().receive_pdu(wait=False)  # anything queued just before the end
-            if deadline is not None and time.monotonic() >= deadline:
-                return None
-
-    def _started_once(self) -> bool:
-        # a Thread that was never started is not alive either; only a finished one counts
-        return getattr(self, "_started", None) is not None and self._started.is_set()
 
     def stop_dul(self) -> bool:
         """pynetdicom's ``stop_dul`` (stop the reactor once in Sta1), waking the reactor so that
@@ -625,12 +630,23 @@ class AcceptorAssociation(Association):
                 return
 
 
+class GuardedAssociation(Association):
+    """pynetdicom's acceptor association with :class:`GuardedDUL` only (TLS sockets, where the
+    event-driven reading of :class:`EventDrivenDUL` does not apply)."""
+
+    def __init__(self, ae: AE, mode: str) -> None:
+        super().__init__(ae, mode)
+        self.dul = GuardedDUL(self)
+
+
 class AcceptorRequestHandler(RequestHandler):
     """pynetdicom's request handler, creating an :class:`AcceptorAssociation`."""
 
+    association_class: type = AcceptorAssociation
+
     def _create_association(self) -> Association:
         # pynetdicom 3.0.4 RequestHandler._create_association, with our Association class
-        assoc = AcceptorAssociation(self.ae, MODE_ACCEPTOR)
+        assoc = self.association_class(self.ae, MODE_ACCEPTOR)
         assoc._server = self.server
         assoc.name = f"AcceptorThread@{datetime.now():%Y%m%d%H%M%S}"
         sock = AssociationSocket(assoc, client_socket=self.request)  # type: ignore[arg-type]
@@ -668,12 +684,32 @@ class _ThreadedServer(ThreadedAssociationServer):
 _SERVERS: dict[type, type] = {AssociationServer: _Server, ThreadedAssociationServer: _ThreadedServer}
 
 
+class GuardedRequestHandler(AcceptorRequestHandler):
+    association_class = GuardedAssociation
+
+
+class _TLSServer(AssociationServer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["request_handler"] = GuardedRequestHandler
+        super().__init__(*args, **kwargs)
+
+
+class _TLSThreadedServer(ThreadedAssociationServer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["request_handler"] = GuardedRequestHandler
+        super().__init__(*args, **kwargs)
+
+
+_TLS_SERVERS: dict[type, type] = {AssociationServer: _TLSServer, ThreadedAssociationServer: _TLSThreadedServer}
+
+
 class ProductAE(AE):
     """``pynetdicom.AE`` whose servers use :class:`AcceptorAssociation` (pynetdicom 3.0.x)."""
 
     def make_server(self, address, ae_title=None, contexts=None, ssl_context=None,  # type: ignore[no-untyped-def, override]
                     evt_handlers=None, server_class=None, **kwargs):
-        if SUPPORTED and ssl_context is None:
-            server_class = _SERVERS.get(server_class or AssociationServer, server_class)
+        if SUPPORTED:
+            servers = _SERVERS if ssl_context is None else _TLS_SERVERS
+            server_class = servers.get(server_class or AssociationServer, server_class)
         return super().make_server(address, ae_title=ae_title, contexts=contexts, ssl_context=ssl_context,
                                    evt_handlers=evt_handlers, server_class=server_class, **kwargs)
