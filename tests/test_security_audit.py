@@ -185,3 +185,53 @@ def test_media_export_is_audited(tmp_path):
     assert media is not None
     obj = objects(export)[str(study[0].StudyInstanceUID)]
     assert obj.find("ParticipantObjectDescription/SOPClass").get("NumberOfInstances") == "2"
+
+
+def test_cli_burn_and_usb_export_write_the_audit_log(tmp_path):
+    """`vscanner burn --audit-log` audits the ISO export and the USB folder export (110106)."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "audit.log"
+    study = make_study("CT", series=1, images=2)
+    (tmp_path / "in").mkdir()
+    for i, ds in enumerate(study):
+        write(ds, tmp_path / "in" / f"{i}.dcm")
+    for out in (str(tmp_path / "disc.iso"), str(tmp_path / "stick") + "/"):
+        r = subprocess.run([sys.executable, "-m", "appliance", "burn", str(tmp_path / "in"), "--profile", CT,
+                            "--out", out, "--audit-log", str(log), "-q"], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+    exports = messages(log)
+    assert [event_id(m) for m in exports] == ["110106", "110106"]
+    for m in exports:
+        assert str(study[0].StudyInstanceUID) in objects(m)
+
+
+@pytest.mark.interop
+def test_serve_audits_a_retrieve_it_serves(tmp_path):
+    """DCMTK getscu retrieves a study from COHERENCE (C-GET): 110102 Begin Transferring DICOM
+    Instances, with the study asked for and the requestor as destination."""
+    pid = "coherence-primeview-3i"
+    log = tmp_path / "audit.log"
+    server = ServeProcess(pid, tmp_path / "store", "COH", tmp_path / "serve.log",
+                          serve_args=["--audit-log", str(log)])
+    try:
+        study = make_study("CT", series=1, images=2)
+        (tmp_path / "in").mkdir()
+        files = [write(ds, tmp_path / "in" / f"{i}.dcm") for i, ds in enumerate(study)]
+        study_uid = str(study[0].StudyInstanceUID)
+        r = run([require("storescu"), "-aet", "STORESCU", "-aec", "COH", "127.0.0.1", str(server.port),
+                 *map(str, files)])
+        assert r.returncode == 0, r.stdout + r.stderr
+        (tmp_path / "got").mkdir()
+        r = run([require("getscu"), "-S", "-aet", "GETSCU", "-aec", "COH", "-od", str(tmp_path / "got"),
+                 "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study_uid}", "127.0.0.1",
+                 str(server.port)])
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert len(list((tmp_path / "got").iterdir())) == 2
+        (begin,) = wait_for(log, lambda m: event_id(m) == "110102")
+    finally:
+        server.stop()
+    assert study_uid in objects(begin)
+    roles = {p.get("UserID"): p.find("RoleIDCode").get("csd-code") for p in begin.findall("ActiveParticipant")}
+    assert roles.get("GETSCU") == "110152", roles  # the destination of the instances

@@ -16,6 +16,8 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:  # type: ignore[no-untyped-def]
+    from .network import add_audit_arguments
+
     sp = subparsers.add_parser(
         "burn",
         help="write studies or files to a CD/DVD/BD image, USB folder or FAT image, as the product does",
@@ -56,6 +58,7 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
                          "see `vscanner conformance PROFILE`")
     sp.add_argument("--size-mb", type=int, help="FAT image size in MiB (default: fitted to the data)")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    add_audit_arguments(sp)
     sp.set_defaults(func=cmd_burn)
 
     ip = subparsers.add_parser(
@@ -132,10 +135,24 @@ class _Progress:
 
 
 def cmd_burn(args: argparse.Namespace) -> int:
+    from .network import audit_trail
+
+    profile, data = _context(args)
+    trail = audit_trail(args, profile, data, None)  # export audit (110106) when asked or the profile says
+    try:
+        return _burn(args, profile, data)
+    finally:
+        if trail is not None:
+            from ..security import audit
+
+            audit.set_default(None)
+            trail.close()
+
+
+def _burn(args: argparse.Namespace, profile, data) -> int:  # type: ignore[no-untyped-def]
     from ..media import burn
     from ..media.export import export_fat_image, export_folder
 
-    profile, data = _context(args)
     paths = _targets(args.targets, data)
     progress = _Progress(args.quiet)
     out = Path(args.out)

@@ -432,11 +432,39 @@ def _tls_options(p: argparse.ArgumentParser, *, serve: bool = False) -> None:
 def add_serve_security_arguments(p: argparse.ArgumentParser) -> None:
     """``vscanner serve``: TLS and audit trail options."""
     _tls_options(p, serve=True)
+    add_audit_arguments(p)
+
+
+def add_audit_arguments(p: argparse.ArgumentParser) -> None:
+    """``--audit-log`` / ``--audit-syslog`` (serve, burn)."""
     g = p.add_argument_group("audit trail (DICOM audit messages, PS3.15 A.5)")
     g.add_argument("--audit-log", metavar="FILE", type=Path,
                    help="append one XML audit message per line to FILE")
     g.add_argument("--audit-syslog", metavar="HOST:PORT",
                    help="send the audit messages as RFC 5424 syslog over UDP to HOST:PORT")
+
+
+def audit_trail(args: argparse.Namespace, profile, data: Path | str | None, ae_title: str | None):  # type: ignore[no-untyped-def]
+    """The audit trail the options ask for (or the profile's default file), set as the
+    process default; None when there is none."""
+    from ..errors import UsageError
+    from ..security import audit
+
+    sinks: list = []
+    if getattr(args, "audit_log", None):
+        sinks.append(audit.FileSink(args.audit_log))
+    if getattr(args, "audit_syslog", None):
+        host, _, port = str(args.audit_syslog).rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise UsageError(f"--audit-syslog: {args.audit_syslog!r} is not HOST:PORT", "e.g. --audit-syslog 127.0.0.1:514")
+        sinks.append(audit.SyslogSink(host.strip("[]"), int(port)))
+    if not sinks and profile.security.audit_trail and data is not None:
+        sinks.append(audit.FileSink(Path(data) / "vscanner-audit.log"))
+    if not sinks:
+        return None
+    trail = audit.AuditTrail(ae_title or profile.identity.default_ae_title, sinks)
+    audit.set_default(trail)
+    return trail
 
 
 def serve_security(args: argparse.Namespace, profile, site) -> dict:  # type: ignore[no-untyped-def]
@@ -454,21 +482,8 @@ def serve_security(args: argparse.Namespace, profile, site) -> dict:  # type: ig
         out["tls_port"] = args.tls_port if args.tls_port is not None or not args.tls_only else args.port
     elif getattr(args, "tls_only", False) or getattr(args, "tls_port", None):
         raise UsageError("--tls-port and --tls-only need --tls", "add --tls")
-    sinks: list = []
-    from ..security import audit
-
-    if getattr(args, "audit_log", None):
-        sinks.append(audit.FileSink(args.audit_log))
-    if getattr(args, "audit_syslog", None):
-        host, _, port = str(args.audit_syslog).rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise UsageError(f"--audit-syslog: {args.audit_syslog!r} is not HOST:PORT", "e.g. --audit-syslog 127.0.0.1:514")
-        sinks.append(audit.SyslogSink(host.strip("[]"), int(port)))
-    if not sinks and profile.security.audit_trail:
-        sinks.append(audit.FileSink(Path(args.data) / "vscanner-audit.log"))
-    if sinks:
-        trail = audit.AuditTrail(args.aet or profile.identity.default_ae_title, sinks)
-        audit.set_default(trail)
+    trail = audit_trail(args, profile, args.data, args.aet)
+    if trail is not None:
         out["audit"] = trail
     return out
 

@@ -820,6 +820,7 @@ def export_folder(
                 os.replace(staged / n, target / n)
         os.replace(staged / "DICOMDIR", target / "DICOMDIR")
     file_ids = result.file_ids
+    audit.record_export(profile.identity.default_ae_title, f"{app.medium.kind} {target}", kept)
     return FileSetResult(target, result.instances, result.bytes, result.transfer_syntaxes, file_ids, tuple(dropped))
 
 

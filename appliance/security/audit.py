@@ -17,6 +17,7 @@ association rejected (calling/called AE title)  110113  110126 Node Authenticati
 TLS handshake refused                           110113  110126 Node Authentication (failure 4)
 instances received on one association           110104  (action C; one object per study)
 C-FIND received                                 110112  (the query, base64, in the object)
+C-MOVE / C-GET received                         110102  (the study asked for; destination AE)
 media export (burn)                             110106  (action R; destination media)
 ==============================================  ======  ========================================
 
@@ -282,6 +283,12 @@ class AuditTrail:
         self.emit(self.message("110104", [source, destination], objects, action=action, outcome=outcome,
                                description=description), failure=outcome != SUCCESS)
 
+    def begin_transfer(self, source: Participant, destination: Participant, studies: Iterable[Study],
+                       patients: Iterable[str], *, description: str = "") -> None:
+        """110102 Begin Transferring DICOM Instances (a retrieve this node serves)."""
+        objects = [s.xml() for s in studies] + [_patient(p) for p in sorted(set(patients)) if p]
+        self.emit(self.message("110102", [source, destination], objects, action="E", description=description))
+
     def query(self, calling: str, address: str, called: str, sop_class: str, query: bytes, transfer_syntax: str) -> None:
         parts = [Participant(calling.strip(), True, "110153", (calling,), address),
                  self._us(called, False, "110152")]
@@ -411,6 +418,16 @@ class AssociationAuditor:
                     str(command.AffectedSOPClassUID))
                 if patient:
                     patients.add(patient)
+        elif field_ in (0x0021, 0x0010):  # C-MOVE-RQ, C-GET-RQ: we begin sending instances
+            ts = _transfer_syntax(a, message.context_id)
+            study, patient = _study_of(message, ts)
+            calling = str(a.requestor.ae_title).strip()
+            dest_ae = str(getattr(command, "MoveDestination", "") or calling).strip()
+            source = self.trail._us(self.ae_title, False, "110153")
+            dest = Participant(dest_ae, True, "110152", (dest_ae,),
+                               str(a.requestor.address) if dest_ae == calling else None)
+            self.trail.begin_transfer(source, dest, [Study(study or "unknown")], [patient] if patient else [],
+                                      description=("C-MOVE to " + dest_ae) if field_ == 0x0021 else "C-GET")
         elif field_ == 0x0020:  # C-FIND-RQ
             ts = _transfer_syntax(a, message.context_id)
             data = message.data_set.getvalue() if getattr(message, "data_set", None) is not None else b""
