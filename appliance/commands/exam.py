@@ -212,6 +212,10 @@ def _run_site_exam(args: argparse.Namespace) -> int:
                          "give --config site.toml with the RIS (worklist, mpps), the archive and the printer, "
                          "or try `vscanner demo` (embedded hospital) / `vscanner exam --scenario FILE`")
     profile = find_profile(args.profile or site.local.profile, list(getattr(args, "profile_dir", None) or []))
+    if any(n.tls for n in site.nodes.values()):
+        from .network import _requestor_tls
+
+        _requestor_tls(args, site, profile)  # nodes with tls = true: certificates from [local]
     options = ExamOptions(protocol=args.protocol, patient_id=args.patient_id, accession_number=args.accession,
                           full_size=args.full_size, time_scale=args.time_scale, max_wait=args.max_wait,
                           send_retries=args.retries, retry_interval=args.retry_interval, seed=args.seed,

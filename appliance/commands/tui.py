@@ -44,6 +44,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
                                           max_wait=args.max_wait)
     else:
         profile = find_profile(args.profile or site.local.profile, dirs)
+        if any(n.tls for n in site.nodes.values()):
+            from .network import _requestor_tls
+
+            _requestor_tls(args, site, profile)  # nodes with tls = true: certificates from [local]
         session = ConsoleSession(profile, site, max_wait=args.max_wait)
     try:
         make_app(session).run()
