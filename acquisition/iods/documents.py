@@ -52,6 +52,7 @@ from appliance.errors import UsageError
 
 from . import ObjectContext
 from . import modules as m
+from . import sr_content as sr
 from .enhanced import anatomic_region
 
 KOS_UID = "1.2.840.10008.5.1.4.1.1.88.59"
@@ -159,51 +160,7 @@ def _equipment(ds: Dataset, ctx: ObjectContext, kind: str) -> None:
 # --- SR content items (PS3.3 C.17.3) ------------------------------------------------------------
 
 
-def _item(rel: str | None, value_type: str, concept: tuple[str, str, str] | None) -> Dataset:
-    it = Dataset()
-    if rel:
-        it.RelationshipType = rel
-    it.ValueType = value_type
-    if concept:
-        it.ConceptNameCodeSequence = DicomSequence([m.code(*concept)])
-    return it
-
-
-def _container(rel: str | None, concept, children: list[Dataset], template: str | None = None) -> Dataset:
-    it = _item(rel, "CONTAINER", concept)
-    it.ContinuityOfContent = "SEPARATE"
-    if template:
-        t = Dataset()
-        t.MappingResource = "DCMR"
-        t.TemplateIdentifier = template
-        it.ContentTemplateSequence = DicomSequence([t])
-    if children:
-        it.ContentSequence = DicomSequence(children)
-    return it
-
-
-def _text(rel, concept, value: str) -> Dataset:
-    it = _item(rel, "TEXT", concept)
-    it.TextValue = value
-    return it
-
-
-def _code(rel, concept, value: tuple[str, str, str] | Dataset) -> Dataset:
-    it = _item(rel, "CODE", concept)
-    it.ConceptCodeSequence = DicomSequence([value if isinstance(value, Dataset) else m.code(*value)])
-    return it
-
-
-def _uidref(rel, concept, uid: str) -> Dataset:
-    it = _item(rel, "UIDREF", concept)
-    it.UID = uid
-    return it
-
-
-def _pname(rel, concept, name: str) -> Dataset:
-    it = _item(rel, "PNAME", concept)
-    it.PersonName = name
-    return it
+_item, _container, _text, _code, _uidref, _pname = sr.item, sr.container, sr.text, sr.code, sr.uidref, sr.pname
 
 
 def _reference(rel, concept, d: Dataset, frame: int | None = None) -> Dataset:
@@ -213,15 +170,8 @@ def _reference(rel, concept, d: Dataset, frame: int | None = None) -> Dataset:
     return it
 
 
-def _num(rel, concept, value: float, unit: tuple[str, str], modifiers: list[Dataset] = ()) -> Dataset:
-    it = _item(rel, "NUM", concept)
-    mv = Dataset()
-    mv.MeasurementUnitsCodeSequence = DicomSequence([m.code(unit[0], "UCUM", unit[1])])
-    mv.NumericValue = m.ds_str(value, 4 if abs(value) < 1e6 else 0)
-    it.MeasuredValueSequence = DicomSequence([mv])
-    if modifiers:
-        it.ContentSequence = DicomSequence(list(modifiers))
-    return it
+def _num(rel, concept, value: float, unit: tuple[str, str], modifiers: list[Dataset] = ()) -> Dataset:  # type: ignore[no-untyped-def]
+    return sr.num(rel, concept, value, unit, modifiers, digits=4 if abs(value) < 1e6 else 0)
 
 
 def _root(ds: Dataset, root: Dataset) -> None:

@@ -19,6 +19,7 @@ from pydicom.sequence import Sequence as DicomSequence
 
 from . import ObjectContext, common_modules, finish
 from . import modules as m
+from . import sr_content as sr
 from .enhanced import anatomic_region
 
 
@@ -58,60 +59,12 @@ _ACQ_TYPE = {
 }
 
 
-def _item(rel: str | None, value_type: str, concept: tuple[str, str, str]) -> Dataset:
-    it = Dataset()
-    if rel:
-        it.RelationshipType = rel
-    it.ValueType = value_type
-    it.ConceptNameCodeSequence = DicomSequence([m.code(*concept)])
-    return it
+_item, _container, _text, _code, _uidref, _datetime = (sr.item, sr.container, sr.text, sr.code, sr.uidref,
+                                                      sr.datetime_item)
 
 
-def _container(rel: str | None, concept, children: list[Dataset], template: str | None = None) -> Dataset:
-    it = _item(rel, "CONTAINER", concept)
-    it.ContinuityOfContent = "SEPARATE"
-    if template:
-        t = Dataset()
-        t.MappingResource = "DCMR"
-        t.TemplateIdentifier = template
-        it.ContentTemplateSequence = DicomSequence([t])
-    if children:
-        it.ContentSequence = DicomSequence(children)
-    return it
-
-
-def _text(rel, concept, value: str) -> Dataset:
-    it = _item(rel, "TEXT", concept)
-    it.TextValue = value
-    return it
-
-
-def _code(rel, concept, value: tuple[str, str, str] | Dataset) -> Dataset:
-    it = _item(rel, "CODE", concept)
-    it.ConceptCodeSequence = DicomSequence([value if isinstance(value, Dataset) else m.code(*value)])
-    return it
-
-
-def _uidref(rel, concept, uid: str) -> Dataset:
-    it = _item(rel, "UIDREF", concept)
-    it.UID = uid
-    return it
-
-
-def _datetime(rel, concept, when: datetime) -> Dataset:
-    it = _item(rel, "DATETIME", concept)
-    it.DateTime = m.dt(when)
-    return it
-
-
-def _num(rel, concept, value: float, unit: str) -> Dataset:
-    it = _item(rel, "NUM", concept)
-    mv = Dataset()
-    code_value, meaning = _UNITS[unit]
-    mv.MeasurementUnitsCodeSequence = DicomSequence([m.code(code_value, "UCUM", meaning)])
-    mv.NumericValue = m.ds_str(value, 4)
-    it.MeasuredValueSequence = DicomSequence([mv])
-    return it
+def _num(rel, concept, value: float, unit: str) -> Dataset:  # type: ignore[no-untyped-def]
+    return sr.num(rel, concept, value, _UNITS[unit])
 
 
 def _no() -> tuple[str, str, str]:
