@@ -34,18 +34,16 @@ __all__ = ["JobQueue", "Job", "Item", "EnqueueResult", "STATES", "QueueBusy", "b
 
 import fcntl
 import os
-import sqlite3
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 from ..config import Node
-from ..errors import StoreError, VScannerError
+from ..errors import VScannerError
 from ..net.storage_commitment import CommitmentReport
 from ..net.storage_scu import InstanceFile, StoreOutcome
+from .sqlite_file import SQLiteFile
 
 STATES = ("queued", "sending", "sent", "failed", "committed", "commit_failed")
 FILE_NAME = "jobs.sqlite"
@@ -189,59 +187,23 @@ def _job(row: tuple) -> Job:
                bool(wanted), delay, cstate, due, cattempts, created)
 
 
-class JobQueue:
-    """The queue in ``<folder>/jobs.sqlite``; safe to share between threads of one process."""
+class JobQueue(SQLiteFile):
+    """The queue in ``<folder>/jobs.sqlite``; safe to share between threads of one process.
+
+    Transactions are fsynced only when they must be (``_tx(durable=True)``: new work the user
+    was told is queued); the others survive a crash of the process, not always one of the
+    machine (see the module docstring)."""
 
     def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self.path = self.folder / FILE_NAME
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # FULL for the transactions that must be (_tx)
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the job queue in {self.folder}: {exc}",
-                             "give a writable data folder (--data)") from exc
-        self._lock = threading.RLock()
+        super().__init__(folder, FILE_NAME, SCHEMA, what="job queue", synchronous="NORMAL", foreign_keys=True)
         self._lock_fh: int | None = None
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        super().close()
         self.release_runner_lock()
 
     def __enter__(self) -> "JobQueue":
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _tx(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
-        """One transaction; *durable*: fsynced before it returns (new work the user was told
-        is queued). Others survive a crash of the process, not always one of the machine
-        (see the module docstring)."""
-        with self._lock:
-            if durable:
-                self._db.execute("PRAGMA synchronous=FULL")
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            finally:
-                if durable:
-                    self._db.execute("PRAGMA synchronous=NORMAL")
-
-    def _query(self, sql: str, args: Sequence = ()) -> list[tuple]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
 
     # --- the runner lock --------------------------------------------------------------------
 

@@ -27,18 +27,16 @@ __all__ = ["PrintQueue", "PrintJob", "CameraState", "PrintMessage", "JOB_STATES"
 import json
 import os
 import shutil
-import sqlite3
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..config import Node
 from ..errors import StoreError
+from ..jobs.sqlite_file import SQLiteFile
 from .composition import FilmSheet
 
 JOB_STATES = ("queued", "printing", "printed", "failed")
@@ -160,49 +158,21 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class PrintQueue:
-    """The print queue in *folder*; safe to share between threads of one process."""
+class PrintQueue(SQLiteFile):
+    """The print queue in *folder*; safe to share between threads of one process. Every
+    transaction is fsynced (``synchronous=FULL``): a print job is a few per exam."""
 
     def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
+        super().__init__(folder, FILE_NAME, SCHEMA, what="print queue", synchronous="FULL")
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
             (self.folder / SPOOL).mkdir(exist_ok=True)
-            self.path = self.folder / FILE_NAME
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
             raise StoreError(f"cannot open the print queue in {self.folder}: {exc}",
                              "give a writable data folder (--data)") from exc
-        self._lock = threading.RLock()
         self._remove_orphans()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
     def __enter__(self) -> "PrintQueue":
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _query(self, sql: str, args: Sequence = ()) -> list[tuple]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
 
     def _remove_orphans(self) -> None:
         """Spool folders of jobs that were never committed (a crash inside enqueue)."""
