@@ -123,6 +123,38 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: floa
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
 
 
+class PeerProcess:
+    """A real peer (a DCMTK tool) in a subprocess on *port*, waited for with a bounded loop; its
+    log is kept for failure reports. ``stop()`` terminates it (kill after 10 s)."""
+
+    def __init__(self, cmd: list[str], log: Path, port: int, name: str = "", timeout: float = 20.0) -> None:
+        self.port = port
+        self.log_path = log
+        self._log = open(log, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=PEER_ENV)
+        try:
+            wait_for_port(port, self.proc, timeout=timeout)
+        except Exception:
+            self.stop()
+            raise RuntimeError(f"{name or Path(cmd[0]).name} did not start:\n{self.log()}")
+
+    def log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if not self._log.closed:
+            self._log.close()
+
+
 class ServeProcess:
     """`vscanner serve` in a subprocess; its log is kept for failure reports."""
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydicom import dcmread
 
-from .peers import PEER_ENV, free_port, require, wait_for_port
+from .peers import PEER_ENV, PeerProcess, free_port, require, wait_for_port
 
 # A storescp association profile accepting one transfer syntax per storage class (and
 # Verification uncompressed): storescp then refuses every other syntax, so the sender must convert.
@@ -45,7 +45,7 @@ DCMTK_TS_NAMES = {
 }
 
 
-class Storescp:
+class Storescp(PeerProcess):
     """DCMTK storescp writing every received instance to its own file (``+uf``: a second copy
     of the same instance gets a second file, so duplicates can be counted)."""
 
@@ -56,21 +56,14 @@ class Storescp:
         self.out = folder / "received"
         self.out.mkdir(parents=True, exist_ok=True)
         self.aet = aet
-        self.port = port or free_port()
-        self.log_path = folder / "storescp.log"
+        port = port or free_port()
         cmd = [binary, "-v", "-aet", aet, "-od", str(self.out), "+uf", "-pdu", "131072"]
         if only_ts:
             cfg = folder / "storescp-only-one.cfg"
             cfg.write_text(STORESCP_CFG.format(name=DCMTK_TS_NAMES[only_ts]))
             cmd += ["-xf", str(cfg), "OnlyOne"]
-        cmd += [*(extra or []), str(self.port)]
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=PEER_ENV)
-        try:
-            wait_for_port(self.port, self.proc, timeout=20)
-        except Exception:
-            self.stop()
-            raise RuntimeError(f"storescp did not start:\n{self.log()}")
+        cmd += [*(extra or []), str(port)]
+        super().__init__(cmd, folder / "storescp.log", port)
 
     @property
     def node(self) -> str:
@@ -82,22 +75,6 @@ class Storescp:
     def received_uids(self) -> list[str]:
         """SOP Instance UIDs of every received file (a duplicate appears twice)."""
         return [str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in self.files()]
-
-    def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if not self._log.closed:
-            self._log.close()
 
 
 class Orthanc:

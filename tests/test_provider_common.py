@@ -7,7 +7,6 @@ The helpers start `vscanner serve` with serve options (``--config``, ``--accept-
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from appliance.profile import find_profile
 from appliance.store import Store
 
 from .data import ct_image, mr_image
-from .peers import PEER_ENV, ServeProcess, free_port, require, run, wait_for_port
+from .peers import PeerProcess, ServeProcess, free_port, require, run
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -62,31 +61,19 @@ def provider(tmp_path: Path, request: pytest.FixtureRequest):
             print(p.log())
 
 
-class StoreSCP:
+class StoreSCP(PeerProcess):
     """DCMTK storescp as a C-MOVE destination, on a free port, writing into *folder*."""
 
     def __init__(self, folder: Path, aet: str = "ARCHIVE", log: Path | None = None) -> None:
-        self.binary = require("storescp")
-        self.aet, self.folder, self.port = aet, folder, free_port()
+        binary = require("storescp")
+        self.aet, self.folder = aet, folder
         folder.mkdir(parents=True, exist_ok=True)
-        self.log_path = log or folder.with_suffix(".log")
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([self.binary, "-v", "-aet", aet, "-od", str(folder), str(self.port)],
-                                     stdout=self._log, stderr=subprocess.STDOUT, env=PEER_ENV)
-        wait_for_port(self.port, self.proc)
+        port = free_port()
+        super().__init__([binary, "-v", "-aet", aet, "-od", str(folder), str(port)],
+                         log or folder.with_suffix(".log"), port)
 
     def received(self) -> list[Dataset]:
         return [dcmread(f) for f in sorted(self.folder.iterdir()) if f.is_file()]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from appliance.net.worklist import (
 )
 from appliance.profile import find_profile
 
-from .peers import PEER_ENV, free_port, require, require_file, wait_for_port
+from .peers import PEER_ENV, PeerProcess, free_port, require, require_file, wait_for_port
 
 PROFILES = ["syngo-mr-xa11b", "syngo-mi-petct-2011a", "oasis-velocity", "coherence-primeview-3i", "syngo-ct-va50a"]
 TODAY = dt.date.today()
@@ -167,7 +167,7 @@ def _entry(folder: Path, name: str, *, patient_name: str, patient_id: str, chars
     return ds
 
 
-class WorklistSCP:
+class WorklistSCP(PeerProcess):
     """DCMTK wlmscpfs on 127.0.0.1 (it listens on all interfaces), AE WLMSCP."""
 
     ae_title = "WLMSCP"
@@ -177,14 +177,9 @@ class WorklistSCP:
         self.folder = root / self.ae_title  # the called AE title is a subfolder of -dfp
         self.folder.mkdir(parents=True)
         (self.folder / "lockfile").touch()
-        self.port = free_port()
-        self.log_path = root / "wlmscpfs.log"
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [binary, "--single-process", "-csk", "-v", "-dfp", str(root), str(self.port)],
-            stdout=self._log, stderr=subprocess.STDOUT, env=PEER_ENV,
-        )
-        wait_for_port(self.port, self.proc)
+        port = free_port()
+        super().__init__([binary, "--single-process", "-csk", "-v", "-dfp", str(root), str(port)],
+                         root / "wlmscpfs.log", port)
 
     @property
     def node(self) -> Node:
@@ -193,21 +188,6 @@ class WorklistSCP:
     @property
     def address(self) -> str:
         return f"{self.ae_title}@127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
 
 
 @pytest.fixture
