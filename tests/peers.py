@@ -127,16 +127,23 @@ class PeerProcess:
     """A real peer (a DCMTK tool) in a subprocess on *port*, waited for with a bounded loop; its
     log is kept for failure reports. ``stop()`` terminates it (kill after 10 s)."""
 
-    def __init__(self, cmd: list[str], log: Path, port: int, name: str = "", timeout: float = 20.0) -> None:
+    stop_timeout = 10.0  # seconds from SIGTERM to SIGKILL
+
+    def __init__(self, cmd: list[str], log: Path, port: int, name: str = "", timeout: float = 20.0,
+                 cwd: Path | None = None) -> None:
         self.port = port
         self.log_path = log
         self._log = open(log, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=PEER_ENV)
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=PEER_ENV, cwd=cwd)
         try:
             wait_for_port(port, self.proc, timeout=timeout)
+            self.ready(timeout)
         except Exception:
             self.stop()
             raise RuntimeError(f"{name or Path(cmd[0]).name} did not start:\n{self.log()}")
+
+    def ready(self, timeout: float) -> None:
+        """Further waiting once the port answers (a peer's REST API, say); none by default."""
 
     def log(self) -> str:
         if not self._log.closed:
@@ -147,7 +154,7 @@ class PeerProcess:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                self.proc.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)

@@ -8,15 +8,13 @@ stopped at teardown by its PID, and keeps its log, which the fixtures print when
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
 from pydicom import dcmread
 
-from .peers import PEER_ENV, PeerProcess, free_port, require, wait_for_port
+from .peers import PeerProcess, free_port, require
 
 # A storescp association profile accepting one transfer syntax per storage class (and
 # Verification uncompressed): storescp then refuses every other syntax, so the sender must convert.
@@ -77,7 +75,7 @@ class Storescp(PeerProcess):
         return [str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in self.files()]
 
 
-class Orthanc:
+class Orthanc(PeerProcess):
     """Orthanc 1.10 as archive and Storage Commitment SCP (recipe: shared/docs/peers.md).
 
     The scanner is declared as modality ``vscanner`` (*scanner_aet* at 127.0.0.1:*scanner_port*)
@@ -90,6 +88,7 @@ class Orthanc:
         self.aet = aet
         self.port = free_port()
         self.http_port = free_port()
+        self.stop_timeout = 20.0  # Orthanc takes 2-3 s to stop
         db = folder / "orthanc-db"
         db.mkdir(parents=True, exist_ok=True)
         config = {
@@ -116,22 +115,15 @@ class Orthanc:
         }
         self.config_path = folder / "orthanc.json"
         self.config_path.write_text(json.dumps(config, indent=2))
-        self.log_path = folder / "orthanc.log"
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([binary, "--verbose", str(self.config_path)], stdout=self._log,
-                                     stderr=subprocess.STDOUT, env=PEER_ENV, cwd=folder)
-        try:
-            wait_for_port(self.port, self.proc, timeout=30)
-            self._wait_http(30)
-        except Exception:
-            self.stop()
-            raise RuntimeError(f"Orthanc did not start:\n{self.log()}")
+        super().__init__([binary, "--verbose", str(self.config_path)], folder / "orthanc.log", self.port,
+                         name="Orthanc", timeout=30, cwd=folder)
 
     @property
     def node(self) -> str:
         return f"{self.aet}@127.0.0.1:{self.port}"
 
-    def _wait_http(self, timeout: float) -> None:
+    def ready(self, timeout: float) -> None:
+        """Orthanc's REST API answers too."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -148,19 +140,3 @@ class Orthanc:
     def instance_uids(self) -> set[str]:
         return {self.get(f"/instances/{i}")["MainDicomTags"]["SOPInstanceUID"] for i in self.get("/instances")}
 
-    def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        """SIGTERM, then wait for the PID (Orthanc takes 2-3 s to stop)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if not self._log.closed:
-            self._log.close()
