@@ -3,13 +3,13 @@
 
     python benchmarks/bench_acquisition.py [--tmp DIR] [--repeat N]
 
-Two workloads (issue 3): a 300-slice 512x512 CT series (syngo CT VA50A, single-frame CT
+Two workloads: a 300-slice 512x512 CT series (syngo CT VA50A, single-frame CT
 Image Storage, 16-bit) and a 200-frame 256x256 Enhanced MR (syngo MR XA11B). For each it
 prints the time to simulate the series (physics, not the target), the time and MB/s of
 ``Acquisition.write`` (encoding with pydicom and writing the files), and two baselines on
 the same bytes: a plain file copy (``shutil.copyfile``) and DCMTK's ``dcmconv`` re-writing
 the files (when installed). Ratios > 1 mean vscanner is faster than the baseline. This is
-not a test: nothing is asserted; the target in the issue is >= 200 MB/s.
+not a test: nothing is asserted; the target is >= 200 MB/s.
 """
 
 from __future__ import annotations

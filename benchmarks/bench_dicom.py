@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The DICOM data path against DCMTK, side by side, in one run on one generated corpus (issue 11).
+"""The DICOM data path against DCMTK, side by side, in one run on one generated corpus.
 
     python benchmarks/bench_dicom.py [--count 1000] [--runs 3] [--profile syngo-ct-va50a]
                                      [--acq-slices 300] [--only a,b,c,d] [--tmp DIR]
@@ -298,7 +298,7 @@ def bench_receive(a: argparse.Namespace, tmp: Path, corpus: Path, files: list[st
         shutil.rmtree(data, ignore_errors=True)
         try:
             results["store"].append(store_alone(a.profile, corpus, data))
-        except ImportError:  # a vscanner from before issue 11 (no add_received): not measured
+        except ImportError:  # an older vscanner (no add_received): not measured
             pass
         shutil.rmtree(data, ignore_errors=True)
     print(rate_line("DCMTK storescp -od (no fsync)", results["storescp"], mb, a.count))
