@@ -1,4 +1,4 @@
-"""The fast DICOM data path (issue 11): every shortcut gives the bytes pynetdicom/pydicom would
+"""The fast DICOM data path: every shortcut gives the bytes pynetdicom/pydicom would
 have given, the event-driven upper layer is the one serving, and the queue keeps its
 exactly-once rules with one commit per instance."""
 

@@ -1,4 +1,4 @@
-"""The provider side (issue 5): shared helpers for tests/test_provider_*.py, and the pure policy
+"""The provider side: shared helpers for tests/test_provider_*.py, and the pure policy
 functions tested without sockets (association acceptance, C-FIND matching, resources).
 
 The helpers start `vscanner serve` with serve options (``--config``, ``--accept-any-calling-aet``,

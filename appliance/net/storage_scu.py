@@ -22,7 +22,7 @@ logging one INFO line per association and per instance. A file sent in its own t
 is not decoded: its File Meta Information is skipped (:func:`split_part10`) and its data set
 bytes go out as they are, after a command set built directly (:func:`encode_store_request`,
 :func:`p_data_fragments`), with pynetdicom's reactor paused once per session rather than once
-per instance (issue 11; see :meth:`StorageSession._send_file`). Transcoding goes through pydicom
+per instance (see :meth:`StorageSession._send_file`). Transcoding goes through pydicom
 (``Dataset.decompress`` / ``Dataset.compress`` with the installed plugins) and keeps the SOP
 Instance UID (pydicom would mint a new one by default). The reaction to a failure (continue
 or stop, ``profile.storage_scu.on_failure``) is the caller's (appliance.jobs.runner), because it
@@ -497,7 +497,7 @@ class StorageSession:
     #
     # pynetdicom's send_c_store pauses the association's reactor thread for every request and
     # waits for it to reach its pause point, which it checks only after a 1 ms sleep: ~1 ms
-    # per instance (issue 11 profile). A session sends instances one after another and
+    # per instance (profiled). A session sends instances one after another and
     # expects nothing else on its association, so the reactor is paused once and stays
     # paused while the session sends (pynetdicom's release and abort resume it). A file
     # is read as it is, its File Meta Information skipped by split_part10, and its data set

@@ -9,7 +9,7 @@ bytes per ``recv``, decoded into objects and passed through two events and the s
 (~0.1 ms per PDU), and every C-STORE response is encoded with two pydicom encodes (~0.5 ms
 for ~100 bytes). Profiling ``storescu`` into
 ``vscanner serve`` showed these, with pynetdicom's per-PDU logging handlers, as the largest
-share of the per-instance time after the store's fsyncs (issue 11).
+share of the per-instance time after the store's fsyncs.
 
 This module changes when the threads wake up, how P-DATA is read and how a C-STORE response
 is encoded, by subclassing (never patching) pynetdicom:
@@ -530,7 +530,7 @@ class AcceptorDIMSE(DIMSEServiceProvider):
     """pynetdicom's DIMSE provider; C-STORE responses are encoded by :func:`encode_store_response`.
 
     pynetdicom builds a pydicom Dataset for every response and encodes it twice (once for
-    the group length): ~0.5 ms per C-STORE-RSP in the issue 11 profile, for ~100 bytes.
+    the group length): ~0.5 ms per C-STORE-RSP when profiled, for ~100 bytes.
     The order is pynetdicom's: ``EVT_DIMSE_SENT`` is triggered, then the P-DATA is queued.
     """
 
