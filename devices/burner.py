@@ -127,6 +127,11 @@ class Burner:
             raise ValueError(f"unknown fault {name!r}; known: {', '.join(FAULTS)}")
         self._error = name
 
+    @property
+    def fault(self) -> str | None:
+        """The injected fault, or None (what the console's Devices screen shows)."""
+        return self._error
+
     # --- burning ----------------------------------------------------------------------------
 
     def check_writable(self) -> None:

@@ -323,6 +323,12 @@ def test_send_failure_retry_and_burn_fault_retry(tmp_path) -> None:
             await pilot.pause()
             burn = app.screen.query_one("#burn", DataTable)
             assert "failed" in column(burn, 3)[-1] and column(burn, 4)[-1]
+            await pilot.press("5")  # Devices shows the drive's fault
+            await wait_until(pilot, lambda: "fault disc_full" in str(app.screen.query_one("#burner").render()), 10,
+                             "the burner's fault in Devices")
+            await pilot.press("4")
+            await pilot.pause()
+            burn = app.screen.query_one("#burn", DataTable)
             hospital.burner.set_error(None)
             burn.focus()
             burn.move_cursor(row=burn.row_count - 1)
