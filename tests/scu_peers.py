@@ -12,6 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from pydicom import dcmread
 
 from .peers import PeerProcess, free_port, require
@@ -73,6 +74,24 @@ class Storescp(PeerProcess):
     def received_uids(self) -> list[str]:
         """SOP Instance UIDs of every received file (a duplicate appears twice)."""
         return [str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in self.files()]
+
+
+@pytest.fixture
+def storescp(tmp_path, request):
+    """Factory: ``storescp(only_ts=..., extra=[...], port=...)`` -> :class:`Storescp`; all are
+    stopped at teardown (their logs printed when the test failed)."""
+    started: list[Storescp] = []
+
+    def start(**kw) -> Storescp:
+        s = Storescp(tmp_path / f"storescp{len(started)}", **kw)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+        if getattr(request.node, "rep_call_failed", False):
+            print(s.log()[-5000:])
 
 
 class Orthanc(PeerProcess):

@@ -23,7 +23,7 @@ from appliance.net.storage_scu import StoreOutcome, read_instance_header
 
 from .data import ct_image, mr_image, write
 from .peers import free_port
-from .scu_peers import Storescp
+from .scu_peers import storescp  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -134,22 +134,6 @@ def test_purge_and_cli_list(tmp_path, capsys):
 
 
 # --- with storescp ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def storescp(tmp_path, request):
-    started = []
-
-    def start(**kw) -> Storescp:
-        s = Storescp(tmp_path / f"storescp{len(started)}", **kw)
-        started.append(s)
-        return s
-
-    yield start
-    for s in started:
-        s.stop()
-        if getattr(request.node, "rep_call_failed", False):
-            print(s.log()[-5000:])
 
 
 @pytest.mark.interop

@@ -39,7 +39,7 @@ from appliance.profile import find_profile
 
 from .data import ct_image, mr_image, write
 from .peers import free_port
-from .scu_peers import Storescp
+from .scu_peers import storescp  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -144,22 +144,6 @@ def test_transcode_keeps_uid_and_pixels(ts):
 
 
 # --- DCMTK storescp -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def storescp(tmp_path, request):
-    started = []
-
-    def start(**kw) -> Storescp:
-        s = Storescp(tmp_path / f"storescp{len(started)}", **kw)
-        started.append(s)
-        return s
-
-    yield start
-    for s in started:
-        s.stop()
-        if getattr(request.node, "rep_call_failed", False):
-            print(s.log())
 
 
 @pytest.mark.interop
