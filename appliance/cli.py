@@ -113,9 +113,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     accept_any_calling_ae=args.accept_any_calling_aet,
                     store_quota=_size(args.store_quota, "--store-quota"),
                     min_free_space=_size(args.min_free_space, "--min-free-space"),
+                    association_timeout=args.association_timeout, network_timeout=args.network_timeout,
                     **serve_security(args, p, site))
     server.serve_forever()
     return 0
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds (argparse type)."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
 
 
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "M": 1024**2, "MB": 1024**2, "G": 1024**3, "GB": 1024**3}
@@ -205,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "instances would exceed SIZE (bytes, or with K/M/G)")
     sp.add_argument("--min-free-space", metavar="SIZE",
                     help="answer out of resources when less than SIZE would stay free on the store's disk")
+    sp.add_argument("--association-timeout", metavar="S", type=_seconds,
+                    help="seconds a new connection may take to send its A-ASSOCIATE-RQ (default: the "
+                         "profile's association_request time-out)")
+    sp.add_argument("--network-timeout", metavar="S", type=_seconds,
+                    help="seconds an association may stay silent before it is aborted (default: the "
+                         "profile's idle or network time-out)")
     from .commands.network import add_serve_security_arguments
 
     add_serve_security_arguments(sp)

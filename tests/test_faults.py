@@ -203,3 +203,29 @@ def test_rejected_association_is_shown_then_the_queue_completes(tmp_path):
     finally:
         fixed.terminate()
         fixed.wait(15)
+
+
+def test_association_and_network_timeouts_free_the_connection(tmp_path):
+    """A connection that never sends its A-ASSOCIATE-RQ is closed after the association time-out
+    (the ARTIM case); an association that stays silent is aborted after the network time-out.
+    Both are configurable in the statements; the profile holds the defaults (30-60 s)."""
+    from .ul_client import IMPLICIT_VR, VERIFICATION, RawAssociation
+
+    server = ServeProcess("syngo-ct-va50a", tmp_path / "store", "CTVA50", tmp_path / "serve.log",
+                          serve_args=["--association-timeout", "1", "--network-timeout", "1.5"])
+    try:
+        with RawAssociation("127.0.0.1", server.port, timeout=10) as silent:
+            start = time.monotonic()
+            answer = silent.read_answer(timeout=10)
+            waited = time.monotonic() - start
+        assert answer.kind in ("closed", "abort") and 0.8 <= waited < 6, (answer, waited)
+
+        with RawAssociation("127.0.0.1", server.port, timeout=10) as idle:
+            assert idle.associate("CTVA50", "IDLER", [(1, VERIFICATION, [IMPLICIT_VR])]).kind == "accepted"
+            start = time.monotonic()
+            answer = idle.read_answer(timeout=10)
+            waited = time.monotonic() - start
+        assert answer.kind in ("abort", "closed") and 1.2 <= waited < 7, (answer, waited)
+        assert "IDLER" in server.log()
+    finally:
+        server.stop()

@@ -51,6 +51,10 @@ class Server:
         Listen on the plain port too (default); False with *tls* serves the secure port only.
     audit : AuditTrail, optional
         Write PS3.15 audit messages for the associations (:mod:`appliance.security.audit`).
+    association_timeout, network_timeout : float, optional
+        Seconds; override the profile's ``[network.timeouts]`` association_request (how long a
+        connection may take to send its A-ASSOCIATE-RQ) and idle/network (how long an
+        association may stay silent before it is aborted).
     """
 
     def __init__(
@@ -69,6 +73,8 @@ class Server:
         tls_port: int | None = None,
         plain: bool = True,
         audit: "AuditTrail | None" = None,
+        association_timeout: float | None = None,
+        network_timeout: float | None = None,
     ) -> None:
         self.profile = profile
         self.ae_title = ae_title or profile.identity.default_ae_title
@@ -80,6 +86,11 @@ class Server:
                                        accept_any_calling_ae=accept_any_calling_ae, store_quota=store_quota,
                                        min_free_space=min_free_space)
         self.ae = build_acceptor(profile, self.ae_title, self.provider.policy)
+        # the statements' time-outs are configurable; the profile holds their defaults
+        if association_timeout is not None:
+            self.ae.acse_timeout = association_timeout
+        if network_timeout is not None:
+            self.ae.network_timeout = network_timeout
         if self.provider.commitment is not None:
             self.provider.commitment.ae = self.ae
         self._server = None

@@ -559,6 +559,10 @@ class AcceptorAssociation(Association):
     def __init__(self, ae: AE, mode: str) -> None:
         super().__init__(ae, mode)
         self.dul = EventDrivenDUL(self)
+        # the new DUL's timers, as pynetdicom sets them on its own: ARTIM = the association
+        # time-out, idle = the network time-out (else they stay at 30 s and 60 s)
+        self.acse_timeout = self.acse_timeout
+        self.network_timeout = self.network_timeout
         self.dimse = AcceptorDIMSE(self)
         quiet_standard_handlers(self)  # the association binds them itself, besides the server's
 
@@ -637,6 +641,8 @@ class GuardedAssociation(Association):
     def __init__(self, ae: AE, mode: str) -> None:
         super().__init__(ae, mode)
         self.dul = GuardedDUL(self)
+        self.acse_timeout = self.acse_timeout  # the new DUL's ARTIM and idle timers (see AcceptorAssociation)
+        self.network_timeout = self.network_timeout
 
 
 class AcceptorRequestHandler(RequestHandler):
