@@ -312,3 +312,68 @@ def test_embedded_peers_survive_malformed_pdus(hospital):
             assert any(result == 0 for result, _ in a.accepted.values()), (name, a.accepted)
             a.release()
     print(f"embedded RIS, PACS and camera: {tried} malformed PDUs")
+
+
+MWL_FIND = "1.2.840.10008.5.1.4.31"
+MPPS = "1.2.840.10008.3.1.2.3.3"
+PRINT_META = "1.2.840.10008.5.1.1.9"
+FILM_SESSION = "1.2.840.10008.5.1.1.1"
+
+
+def _mpps_create(kind: str, arg: int, blob: bytes) -> bytes:
+    ds = Dataset()
+    ds.PerformedProcedureStepStatus = ["IN PROGRESS", "COMPLETED", "", "BOGUS"][arg % 4]
+    ds.PerformedStationAETitle = "FUZZER"
+    ds.PatientName = blob.decode("latin-1")[:64]
+    ds.ScheduledStepAttributesSequence = Sequence([_nested(arg % 200)])
+    raw = encode_implicit(ds)
+    return raw[: arg % max(1, len(raw))] if kind == "truncate" else raw + (blob if kind == "append" else b"")
+
+
+def _film_session(kind: str, arg: int, blob: bytes) -> bytes:
+    ds = Dataset()
+    ds.NumberOfCopies = str(arg % 1000)
+    ds.MediumType = ["BLUE FILM", "", "PAPER", blob.decode("latin-1")[:16]][arg % 4]
+    ds.FilmDestination = "MAGAZINE"
+    raw = encode_implicit(ds)
+    return raw[: arg % max(1, len(raw))] if kind == "truncate" else raw + (blob if kind == "append" else b"")
+
+
+def test_embedded_peers_survive_malformed_data_sets(hospital):
+    """Malformed Modality Worklist identifiers and MPPS N-CREATEs to the RIS, malformed C-STOREs
+    to the PACS, malformed Film Session N-CREATEs to the camera: each answered (a status, an
+    abort or a close) within the deadline; DCMTK echoscu succeeds against each afterwards."""
+    nodes = dict(_hospital_nodes(hospital))
+    cases = [
+        ("ris", MWL_FIND, 0x0020, lambda k, a, b: _find_identifier(k, a, b), finds),
+        ("ris", MPPS, 0x0140, _mpps_create, finds),
+        ("pacs", CT_IMAGE, 0x0001, lambda k, a, b: _mutate(k, a, b)[1], stores),
+    ]
+    if "camera" in nodes:
+        cases.append(("camera", PRINT_META, 0x0140, _film_session, finds))
+    tried: dict[str, int] = {}
+    for name, abstract, field_, build, strategy in cases:
+        node = nodes[name]
+
+        @settings(max_examples=40, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=[HealthCheck.too_slow])
+        @given(strategy)
+        def check(case) -> None:
+            kind, arg, blob = case
+            body = build(kind, arg, blob)
+            affected = FILM_SESSION if abstract == PRINT_META else abstract
+            with RawAssociation("127.0.0.1", node.port, timeout=15) as a:
+                ans = a.associate(node.ae_title, hospital.scanner_ae, [(1, abstract, [IMPLICIT_VR])])
+                assert ans.kind == "accepted", (name, ans)
+                instance = "1.2.826.0.1.3680043.10.543.99.1" if field_ == 0x0140 else None
+                if field_ == 0x0001:
+                    instance = "1.2.826.0.1.3680043.10.543.99.2"
+                a.send(p_data(1, command_set(field_, affected, sop_instance=instance), command=True))
+                a.send(p_data(1, body, command=False))
+                answer = a.read_answer(timeout=15)
+                assert answer.kind in {"response", "abort", "closed"}, (name, kind, answer)
+            tried[name] = tried.get(name, 0) + 1
+
+        check()
+        _echo_ok(node.port, node.ae_title)
+    print(f"embedded peers: malformed data sets tried {tried}")

@@ -65,12 +65,12 @@ def encode_implicit(ds: Dataset) -> bytes:
 
 def command_set(field_: int, sop_class: str, message_id: int = 1, sop_instance: str | None = None,
                 has_dataset: bool = True) -> bytes:
-    """A DIMSE request command set (C-STORE 0x0001, C-FIND 0x0020, C-ECHO 0x0030)."""
+    """A DIMSE request command set (C-STORE 0x0001, C-FIND 0x0020, C-ECHO 0x0030, N-CREATE 0x0140)."""
     ds = Dataset()
     ds.AffectedSOPClassUID = sop_class
     ds.CommandField = field_
     ds.MessageID = message_id
-    if field_ != 0x0030:
+    if field_ in (0x0001, 0x0020, 0x0021, 0x0010):  # the DIMSE-C requests with a priority
         ds.Priority = 0
     ds.CommandDataSetType = 0x0000 if has_dataset else 0x0101
     if sop_instance is not None:
