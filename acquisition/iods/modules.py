@@ -570,6 +570,17 @@ def image_references(references: Iterable[tuple[str, str, int | None]]) -> list[
     return list(items.values())
 
 
+def _sop_references(instances: Iterable[tuple[str, str]]) -> DicomSequence:
+    """Referenced SOP Class / Instance UID items, each ``(class, instance)`` once, in order."""
+    refs = []
+    for cls, uid in dict.fromkeys(instances):
+        r = Dataset()
+        r.ReferencedSOPClassUID = cls
+        r.ReferencedSOPInstanceUID = uid
+        refs.append(r)
+    return DicomSequence(refs)
+
+
 def common_instance_reference(ds: Dataset, study_uid: str,
                               series: Iterable[tuple[str, str, list[tuple[str, str]]]]) -> Dataset:
     """Common Instance Reference module (C.12.2): the referenced instances by series
@@ -579,13 +590,7 @@ def common_instance_reference(ds: Dataset, study_uid: str,
     for study, series_uid, instances in series:
         item = Dataset()
         item.SeriesInstanceUID = series_uid
-        refs = []
-        for cls, uid in dict.fromkeys(instances):
-            r = Dataset()
-            r.ReferencedSOPClassUID = cls
-            r.ReferencedSOPInstanceUID = uid
-            refs.append(r)
-        item.ReferencedInstanceSequence = DicomSequence(refs)
+        item.ReferencedInstanceSequence = _sop_references(instances)
         if study == study_uid:
             local.append(item)
         else:
@@ -632,13 +637,7 @@ def evidence(study_uid: str, series: Iterable[tuple[str, list[tuple[str, str]]]]
     for series_uid, instances in series:
         item = Dataset()
         item.SeriesInstanceUID = series_uid
-        refs = []
-        for cls, uid in dict.fromkeys(instances):
-            r = Dataset()
-            r.ReferencedSOPClassUID = cls
-            r.ReferencedSOPInstanceUID = uid
-            refs.append(r)
-        item.ReferencedSOPSequence = DicomSequence(refs)
+        item.ReferencedSOPSequence = _sop_references(instances)
         items.append(item)
     study.ReferencedSeriesSequence = DicomSequence(items)
     return [study]
