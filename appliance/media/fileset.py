@@ -42,6 +42,7 @@ from pydicom.uid import UID
 # FileSet's File ID prefixes and record type tables (pydicom 3.0), used as FileSet uses them
 from pydicom.fileset import _FOUR_LEVEL_SOP_CLASSES, _PREFIXES, _SINGLE_LEVEL_SOP_CLASSES  # noqa: E402
 
+from ..encoded import LONG_VRS as _LONG_VRS, HeaderUnsupported, walk_data_set
 from .errors import MediaError
 
 _LEVELS = {"PATIENT": "PATIENT", "STUDY": "STUDY", "SERIES": "SERIES", "IMAGE": "IMAGE"}
@@ -233,21 +234,12 @@ def directory_tree(dicomdir: Dataset) -> list[DirectoryNode]:
 # leaves, the bulk, are encoded directly. tests/test_perf_media.py compares the DICOMDIR with
 # the one FileSet.write() writes for the same instances, byte for byte.
 
-_LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"))
 _NOT_EXPLICIT_LE = frozenset(("1.2.840.10008.1.2", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"))
-_TAG = struct.Struct("<HH")
-_UL = struct.Struct("<L")
-_SHORT_VRS = frozenset((b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"PN",
-                        b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"))
 _TAG_LEN = struct.Struct("<HHL")
 _SHORT_HEAD = struct.Struct("<HH2sH")
 _LONG_HEAD = struct.Struct("<HH2sHL")
 _PIXEL_DATA = 0x7FE00010
 _HEAD_READ = 8 * 1024  # a CT/MR header without large private groups fits
-
-
-class HeaderUnsupported(Exception):
-    """The encoded header is not one :func:`read_instance_header` walks (pydicom reads it)."""
 
 
 @dataclass(frozen=True)
@@ -290,107 +282,21 @@ class InstanceHeader:
             return 0
 
 
-def _walk_items(buf: bytes, pos: int, end: int) -> int:
-    """Skip the items of an undefined length sequence starting at *pos*; the position after its
-    Sequence Delimitation Item."""
-    while pos + 8 <= end:
-        group, elem, length = _TAG_LEN.unpack_from(buf, pos)
-        pos += 8
-        if (group, elem) == (0xFFFE, 0xE0DD):
-            return pos
-        if (group, elem) != (0xFFFE, 0xE000):
-            raise HeaderUnsupported("a sequence item is malformed")
-        if length != 0xFFFFFFFF:
-            pos += length
-            continue
-        pos = _walk_elements(buf, pos, end, item=True)
-    raise IndexError("the header continues past the data read")
-
-
-def _walk_elements(buf: bytes, pos: int, end: int, *, item: bool) -> int:
-    """Skip the elements of an undefined length item (to its Item Delimitation Item)."""
-    while pos + 8 <= end:
-        group, elem = _TAG.unpack_from(buf, pos)
-        if item and (group, elem) == (0xFFFE, 0xE00D):
-            return pos + 8
-        vr = buf[pos + 4:pos + 6]
-        if not vr.isalpha() or not vr.isupper():
-            raise HeaderUnsupported("an element without an explicit VR")
-        if vr in _LONG_VRS:
-            (length,) = struct.unpack_from("<L", buf, pos + 8)
-            pos += 12
-        else:
-            (length,) = struct.unpack_from("<H", buf, pos + 6)
-            pos += 8
-        if length == 0xFFFFFFFF:
-            if vr != b"SQ":
-                raise HeaderUnsupported(f"an undefined length {vr.decode()} element")
-            pos = _walk_items(buf, pos, end)
-        else:
-            pos += length
-    raise IndexError("the header continues past the data read")
-
-
 def _parse_header(path: Path, buf: bytes, size: int) -> InstanceHeader:
     if len(buf) < 132 or buf[128:132] != b"DICM":
         raise HeaderUnsupported("no DICM prefix")
-    meta: dict[int, tuple[bytes, bytes, bool]] = {}
-    pos = 132
-    while True:
-        if pos + 8 > len(buf):
-            raise IndexError("the header continues past the data read")
-        group, elem = _TAG.unpack_from(buf, pos)
-        if group != 0x0002:
-            break
-        vr = buf[pos + 4:pos + 6]
-        if vr in _LONG_VRS:
-            (length,) = struct.unpack_from("<L", buf, pos + 8)
-            start = pos + 12
-        else:
-            (length,) = struct.unpack_from("<H", buf, pos + 6)
-            start = pos + 8
-        if length == 0xFFFFFFFF:
-            raise HeaderUnsupported("an undefined length File Meta element")
-        if start + length > len(buf):
-            raise IndexError("the header continues past the data read")
-        meta[(group << 16) | elem] = (vr, buf[start:start + length], False)
-        pos = start + length
+    meta, pos, stopped = walk_data_set(buf, 132, len(buf), 0x00030000)  # group 0002
+    if stopped is None:
+        raise IndexError("the header continues past the data read")
+    if any(undefined for _, _, undefined in meta.values()):
+        raise HeaderUnsupported("an undefined length File Meta element")
     body = pos
     ts = meta.get(0x00020010, (b"", b"", False))[1].decode("ascii", "replace").strip(" \0")
     if not ts or ts in _NOT_EXPLICIT_LE:
         raise HeaderUnsupported(f"transfer syntax {ts or 'missing'}")
-    elements: dict[int, tuple[bytes, bytes, bool]] = {}
     end = len(buf)
-    pixel = False
-    unpack_head, unpack_long, long_vrs = _SHORT_HEAD.unpack_from, _UL.unpack_from, _LONG_VRS
-    while pos < end:
-        if pos + 8 > end:
-            raise IndexError("the header continues past the data read")
-        group, elem, vr, length = unpack_head(buf, pos)
-        tag = (group << 16) | elem
-        if tag >= _PIXEL_DATA:
-            pixel = tag == _PIXEL_DATA
-            break
-        if vr in long_vrs:
-            if pos + 12 > end:
-                raise IndexError("the header continues past the data read")
-            (length,) = unpack_long(buf, pos + 8)
-            start = pos + 12
-        elif vr in _SHORT_VRS:
-            start = pos + 8
-        else:
-            raise HeaderUnsupported("an element without an explicit VR")
-        if length == 0xFFFFFFFF:
-            if vr != b"SQ":
-                raise HeaderUnsupported(f"an undefined length {vr.decode()} element")
-            stop = _walk_items(buf, start, end)
-            elements[tag] = (vr, buf[start:stop], True)
-        else:
-            stop = start + length
-            if stop > end:
-                raise IndexError("the header continues past the data read")
-            elements[tag] = (vr, buf[start:stop], False)
-        pos = stop
+    elements, pos, stopped = walk_data_set(buf, pos, end, _PIXEL_DATA)
+    pixel = stopped == _PIXEL_DATA
     if pos >= end and len(buf) < size:
         raise IndexError("the header continues past the data read")
     return InstanceHeader(path, size, buf[:128], meta, body, elements, pixel)

@@ -48,10 +48,12 @@ __all__ = [
 
 import logging
 import queue
+import re
 import select
 import socket
 import ssl
 import struct
+import threading
 import time
 from copy import deepcopy
 from datetime import datetime
@@ -59,7 +61,8 @@ from io import BytesIO
 from typing import Any
 
 import pynetdicom
-from pynetdicom import AE, evt
+from pydicom.uid import UID
+from pynetdicom import AE, _config, evt
 from pynetdicom._globals import MODE_ACCEPTOR
 from pynetdicom._handlers import (
     standard_dimse_recv_handler,
@@ -75,6 +78,8 @@ from pynetdicom.dsutils import decode
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.pdu import A_ABORT_RQ
 from pynetdicom.pdu_primitives import P_DATA
+from pynetdicom.service_class import StorageServiceClass
+from pynetdicom.sop_class import uid_to_service_class
 from pynetdicom.transport import (
     AssociationServer,
     AssociationSocket,
@@ -96,9 +101,10 @@ _IDLE_WAIT = 0.01
 # user identity is some tens of KiB), and longest P-DATA-TF when no maximum PDU length was set.
 _CONTROL_PDU_LIMIT = 1 << 20
 _UNLIMITED_PDU = 64 << 20
-# Longest wait of the association reactor for a message: release, abort, the DUL thread's end
-# and the network time-out are checked at least this often (pynetdicom's own period).
-_REACTOR_WAIT = 0.001
+# Longest wait of the association reactor for a message. A received request, release or abort
+# wakes it at once (the DUL notifies it); the network time-out, the DUL thread's end and a
+# pause asked by another thread's send_* call are noticed within this time.
+_REACTOR_WAIT = 0.01
 _PDU_TYPES = frozenset(range(0x01, 0x08))
 # P-DATA-TF PDUs read in one go when they are already waiting (a 525 kB instance is 17 PDUs
 # at a 32 KiB maximum); the reactor then looks at its queues and timers again.
@@ -107,6 +113,7 @@ _P_DATA_BURST = 64
 # instead of three per PDU); a longer PDU grows the buffer.
 _RECV_BUFFER = 256 * 1024
 _PDU_HEAD = struct.Struct(">BBL")
+_TAG_LEN = struct.Struct("<HHL")  # an Implicit VR Little Endian element's tag and length
 
 _STANDARD_HANDLERS = (
     (evt.EVT_DIMSE_RECV, standard_dimse_recv_handler),
@@ -130,6 +137,18 @@ def quiet_standard_handlers(target: Any) -> None:
             target.unbind(event, handler)
         except (ValueError, KeyError):
             pass
+
+
+class _NotifyingQueue(queue.Queue):
+    """A queue that calls *on_put* after each ``put``."""
+
+    def __init__(self, on_put: Any) -> None:
+        super().__init__()
+        self._on_put = on_put
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:  # noqa: D102
+        super().put(item, block, timeout)
+        self._on_put()
 
 
 class GuardedDUL(DULServiceProvider):
@@ -185,6 +204,18 @@ class EventDrivenDUL(GuardedDUL):
         # received bytes not yet taken as PDUs: self._rbuf[self._rlo:self._rhi] (plain sockets)
         self._rbuf = bytearray(_RECV_BUFFER)
         self._rlo = self._rhi = 0
+        # a command set being received here: (context ID, fragments); a C-STORE data set:
+        # (context ID, command fields, data set)
+        self._command: tuple[int, list[bytes]] | None = None
+        self._store: tuple[int, dict[str, Any], BytesIO] | None = None
+        # what the state machine gives the association (A-RELEASE, A-ABORT indications) wakes it
+        self.to_user_queue = _NotifyingQueue(self._wake_association)
+
+    def _wake_association(self) -> None:
+        messages = getattr(getattr(self.assoc, "dimse", None), "msg_queue", None)
+        if messages is not None:
+            with messages.not_empty:
+                messages.not_empty.notify_all()
 
     # --- waking up --------------------------------------------------------------------------
 
@@ -196,7 +227,8 @@ class EventDrivenDUL(GuardedDUL):
 
     def send_pdu(self, primitive: Any) -> None:  # noqa: D102 - pynetdicom's, plus a wake-up
         super().send_pdu(primitive)
-        self._wake()
+        if threading.current_thread() is not self:  # (this thread looks at its queue next anyway)
+            self._wake()
 
     def kill_dul(self) -> None:  # noqa: D102
         super().kill_dul()
@@ -388,12 +420,14 @@ class EventDrivenDUL(GuardedDUL):
         return False
 
     def _p_data_to_dimse(self, data: bytearray) -> bool:
-        """DT-2 for a P-DATA-TF PDU (PS3.8 9.3.5): its PDVs, as a P-DATA primitive, to the DIMSE
-        provider. A malformed PDV list is Evt19 (invalid PDU), as pynetdicom's decoder makes it;
-        False then."""
+        """DT-2 for a P-DATA-TF PDU (PS3.8 9.3.5): its PDVs to the DIMSE provider. A malformed
+        PDV list is Evt19 (invalid PDU), as pynetdicom's decoder makes it; False then.
+
+        C-STORE requests are assembled here (:meth:`_take_pdv`) when nobody listens to
+        ``EVT_DIMSE_RECV``; every other message goes to pynetdicom's DIMSE provider as before.
+        """
         view = memoryview(data)
-        primitive = P_DATA()
-        pdvs = primitive.presentation_data_value_list
+        pdvs: list[tuple[int, memoryview]] = []
         offset, end = 6, len(data)
         while offset < end:
             item_length = struct.unpack_from(">L", data, offset)[0] if offset + 4 <= end else 0
@@ -404,8 +438,93 @@ class EventDrivenDUL(GuardedDUL):
             # (presentation context ID, message control header + fragment), as P_DATA_TF.to_primitive gives
             pdvs.append((data[offset + 4], view[offset + 5:offset + 4 + item_length]))
             offset += 4 + item_length
+        if not self._assembles_stores():
+            primitive = P_DATA()
+            primitive.presentation_data_value_list.extend(pdvs)
+            self.assoc.dimse.receive_primitive(primitive)
+            return True
+        return all(self._take_pdv(context_id, pdv) for context_id, pdv in pdvs)
+
+    # --- C-STORE requests -------------------------------------------------------------------
+    #
+    # pynetdicom's DIMSE provider decodes each received message's command set with pydicom,
+    # builds the request primitive through validating setters, and hands it to the association
+    # thread, which wakes up, serves it and hands the response back to this thread: about
+    # 0.5 ms per C-STORE, for a few dozen bytes of command and two thread switches. Here a
+    # C-STORE-RQ is recognised from its command set (:func:`parse_store_command`), its data
+    # set fragments are gathered as pynetdicom gathers them, and the complete request is served
+    # by pynetdicom's own Storage service class -- in this thread when the association thread
+    # is idle (:meth:`AcceptorAssociation.serve_inline`), else queued to it as pynetdicom queues
+    # it. Every other command (and any command set this parser does not fully understand) is
+    # passed to pynetdicom's DIMSE provider unchanged.
+
+    def _assembles_stores(self) -> bool:
+        return (not _config.STORE_RECV_CHUNKED_DATASET and isinstance(self.assoc, AcceptorAssociation)
+                and not self.assoc.get_handlers(evt.EVT_DIMSE_RECV))
+
+    def _to_dimse(self, context_id: int, pdv: Any) -> None:
+        primitive = P_DATA()
+        primitive.presentation_data_value_list.append((context_id, pdv))
         self.assoc.dimse.receive_primitive(primitive)
+
+    def _invalid_message(self, why: str) -> bool:
+        _DUL_LOG.error(f"Invalid DIMSE message fragment: {why}")
+        self._command = self._store = None
+        self.event_queue.put("Evt19")
+        return False
+
+    def _take_pdv(self, context_id: int, pdv: memoryview) -> bool:
+        """One received PDV (message control header + fragment, PS3.8 E.2); False on Evt19."""
+        header = pdv[0]
+        store = self._store
+        if store is not None:  # a C-STORE data set being received
+            if header & 1 or context_id != store[0]:
+                return self._invalid_message("a command fragment or another presentation context "
+                                             "inside a C-STORE data set")
+            store[2].write(pdv[1:])
+            if header & 2:
+                self._store = None
+                self._deliver_store(store)
+            return True
+        if self._command is not None:  # a command set being received
+            if not header & 1 or context_id != self._command[0]:
+                return self._invalid_message("a data set fragment or another presentation context "
+                                             "inside a command set")
+            self._command[1].append(bytes(pdv[1:]))
+        elif self.assoc.dimse.message is not None or not header & 1:
+            self._to_dimse(context_id, pdv)  # pynetdicom's message, or whatever pynetdicom makes of it
+            return True
+        else:
+            self._command = (context_id, [bytes(pdv[1:])])
+        if header & 2:  # the last command fragment
+            command = b"".join(self._command[1])
+            self._command = None
+            fields = parse_store_command(command)
+            if fields is None or context_id not in self.assoc._accepted_cx:
+                self._to_dimse(context_id, memoryview(b"\x03" + command))
+            else:
+                self._store = (context_id, fields, BytesIO())
         return True
+
+    def _deliver_store(self, store: tuple[int, dict[str, Any], BytesIO]) -> None:
+        context_id, fields, data = store
+        req = C_STORE()
+        req.MessageID = fields["MessageID"]
+        req.Priority = fields.get("Priority", 2)
+        # the UIDs were checked by parse_store_command: pynetdicom's validating setters skipped
+        req._affected_sop_class_uid = UID(fields["AffectedSOPClassUID"])
+        req._affected_sop_instance_uid = UID(fields["AffectedSOPInstanceUID"])
+        if "MoveOriginatorApplicationEntityTitle" in fields:
+            req.MoveOriginatorApplicationEntityTitle = fields["MoveOriginatorApplicationEntityTitle"]
+        if "MoveOriginatorMessageID" in fields:
+            req.MoveOriginatorMessageID = fields["MoveOriginatorMessageID"]
+        req.DataSet = data
+        req._context_id = context_id
+        req._dataset_path = None
+        req._dataset_file = None
+        assoc = self.assoc
+        if not assoc.serve_inline(req, context_id):
+            assoc.dimse.msg_queue.put((context_id, req))
 
     # --- the reactor ------------------------------------------------------------------------
 
@@ -414,6 +533,7 @@ class EventDrivenDUL(GuardedDUL):
         try:
             self._reactor()
         finally:
+            self._wake_association()
             for s in (self._wake_r, self._wake_w):
                 try:
                     s.close()
@@ -460,10 +580,69 @@ class EventDrivenDUL(GuardedDUL):
             sleep = False
 
 
+# --- C-STORE requests ------------------------------------------------------------------------
+
+_US = struct.Struct("<H")
+_STORE_COMMAND_US = {0x0100: "CommandField", 0x0110: "MessageID", 0x0700: "Priority",
+                     0x0800: "CommandDataSetType", 0x1031: "MoveOriginatorMessageID"}
+_STORE_COMMAND_UI = {0x0002: "AffectedSOPClassUID", 0x1000: "AffectedSOPInstanceUID"}
+_PLAIN_UID = re.compile(r"[0-9.]{1,64}")
+
+
+def parse_store_command(command: bytes) -> dict[str, Any] | None:
+    """The fields of a C-STORE-RQ command set (Implicit VR Little Endian) followed by a data set.
+
+    Keys are pynetdicom's primitive parameter names (``MessageID``, ``AffectedSOPClassUID``,
+    ``AffectedSOPInstanceUID``, ``Priority``, ``MoveOriginatorApplicationEntityTitle``,
+    ``MoveOriginatorMessageID``; ``CommandField`` and ``CommandDataSetType`` too). None for
+    any other command, and for a C-STORE-RQ this parser does not fully understand -- an
+    element it does not know or that appears twice, a length past the end, a UID that is not
+    1-64 digits and dots (trailing NUL/space padding removed), a Priority other than 0-2, an
+    unusual Move Originator AE title: pynetdicom's DIMSE provider decodes those, as before.
+    """
+    fields: dict[str, Any] = {}
+    offset, end = 0, len(command)
+    while offset < end:
+        if offset + 8 > end:
+            return None
+        group, element, length = _TAG_LEN.unpack_from(command, offset)
+        offset += 8
+        if group != 0 or offset + length > end:
+            return None
+        value = command[offset:offset + length]
+        offset += length
+        if element == 0x0000:  # Command Group Length
+            continue
+        if element in _STORE_COMMAND_US:
+            name = _STORE_COMMAND_US[element]
+            if length != 2:
+                return None
+            parsed: Any = _US.unpack(value)[0]
+        elif element in _STORE_COMMAND_UI:
+            name = _STORE_COMMAND_UI[element]
+            parsed = value.rstrip(b"\0 ").decode("latin-1")
+            if not _PLAIN_UID.fullmatch(parsed):
+                return None
+        elif element == 0x1030:
+            name = "MoveOriginatorApplicationEntityTitle"
+            parsed = value.decode("latin-1").strip(" ")
+            if not parsed or len(parsed) > 16 or not (parsed.isascii() and parsed.isprintable()) or "\\" in parsed:
+                return None
+        else:
+            return None
+        if name in fields:
+            return None
+        fields[name] = parsed
+    if fields.get("CommandField") != 0x0001 or fields.get("CommandDataSetType", 0x0101) == 0x0101:
+        return None
+    if not {"MessageID", "AffectedSOPClassUID", "AffectedSOPInstanceUID"} <= fields.keys():
+        return None
+    if fields.get("Priority", 2) not in (0, 1, 2):
+        return None
+    return fields
+
+
 # --- C-STORE responses -----------------------------------------------------------------------
-
-_TAG_LEN = struct.Struct("<HHL")
-
 
 def _element(elem: int, value: bytes) -> bytes:
     return _TAG_LEN.pack(0x0000, elem, len(value)) + value
@@ -565,6 +744,45 @@ class AcceptorAssociation(Association):
         self.network_timeout = self.network_timeout
         self.dimse = AcceptorDIMSE(self)
         quiet_standard_handlers(self)  # the association binds them itself, besides the server's
+        # serve_inline and this thread's taking of messages and pausing exclude each other
+        self._inline = threading.Lock()
+        self._serving = False  # this thread is serving a request
+        self._inline_failed = False  # a request served inline raised: end the association
+
+    def serve_inline(self, request: C_STORE, context_id: int) -> bool:
+        """Serve the C-STORE *request* in the calling thread (the DUL's); False when it must be
+        queued to this association's thread instead, as pynetdicom queues every request.
+
+        Served here only when this association's thread is idle: it is not serving a request,
+        none is queued, nobody paused it to send something (pynetdicom's ``send_*`` methods
+        clear ``_reactor_checkpoint`` first), and the association is established and not being
+        released or aborted. It then stays idle until this call returns (:attr:`_inline`), so
+        requests are still served one at a time and in order, exactly as pynetdicom's
+        ``_serve_request`` would serve them, by pynetdicom's Storage service class.
+        """
+        if not self._inline.acquire(blocking=False):
+            return False
+        try:
+            if (self._serving or not self.dimse.msg_queue.empty() or not self._reactor_checkpoint.is_set()
+                    or not self.is_established or self._sent_release or self._sent_abort or self._kill):
+                return False
+            context = self._accepted_cx.get(context_id)
+            class_uid = str(request.AffectedSOPClassUID)
+            class_uid = self.acceptor.accepted_common_extended.get(class_uid, (class_uid,))[0]
+            service = StorageServiceClass if _config.UNRESTRICTED_STORAGE_SERVICE else uid_to_service_class(class_uid)
+            if context is None or not issubclass(service, StorageServiceClass):
+                return False  # pynetdicom's own thread handles (and logs) that
+            self.dimse.cancel_req = {}
+            try:
+                service(self).SCP(request, context)
+            except Exception as exc:  # as _serve_request, but never blocking this (the DUL) thread
+                _ASSOC_LOG.exception(exc)
+                self._inline_failed = True
+                self.abort(block=False)
+            self.dimse.cancel_req = {}
+            return True
+        finally:
+            self._inline.release()
 
     def kill(self) -> None:
         """pynetdicom's ``kill``, polling the DUL's end every 1 ms instead of 10 ms: the DUL
@@ -588,13 +806,23 @@ class AcceptorAssociation(Association):
         while not self._kill:
             self._wait_for_message(_REACTOR_WAIT)
 
-            self._is_paused = True
+            with self._inline:  # (a request being served inline ends first)
+                self._is_paused = True
             self._reactor_checkpoint.wait()
             self._is_paused = False
 
-            context_id, msg = self.dimse.get_msg(block=False)
+            with self._inline:
+                context_id, msg = self.dimse.get_msg(block=False)
+                self._serving = msg is not None
             if msg:
-                self._serve_request(msg, context_id)  # type: ignore[arg-type]
+                try:
+                    self._serve_request(msg, context_id)  # type: ignore[arg-type]
+                finally:
+                    self._serving = False
+
+            if self._inline_failed:
+                self.kill()
+                return
 
             if self.is_established and self.acse.is_release_requested():
                 self.acse.send_release(is_response=True)

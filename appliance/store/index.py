@@ -50,6 +50,7 @@ from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
+from ..encoded import HeaderUnsupported, walk_data_set
 from ..errors import StoreError
 from ..profile import is_valid_uid
 
@@ -466,12 +467,8 @@ class Store:
         folder = self._folder(uids)
         final = folder / f"{sop_uid}.dcm"
 
-        existing = self.get(sop_uid) if self._known(sop_uid) else None
-        if existing is not None and self.duplicates != "replace":
-            if self.duplicates == "reject":
-                raise Duplicate(f"SOP Instance UID {sop_uid} is already stored")
-            return StoreResult(existing, "duplicate")
-
+        # (a duplicate is found under the lock below, after the write: one index look-up per
+        # instance instead of two; a duplicate costs a write)
         part = self.tmp / f"{self._tmp_prefix}-{next(self._tmp_counter)}.part"
         size = 0
         try:
@@ -613,10 +610,6 @@ class Store:
     def _known_locked(self, sop_uid: str) -> bool:
         """Whether the index lists *sop_uid* (the primary key alone: no join, no record)."""
         return self._db.execute("SELECT 1 FROM instance WHERE sop_instance_uid=?", (sop_uid,)).fetchone() is not None
-
-    def _known(self, sop_uid: str) -> bool:
-        with self._lock:
-            return self._known_locked(sop_uid)
 
     def get(self, sop_uid: str) -> InstanceRecord | None:
         """The record of one instance, or None."""
@@ -780,33 +773,111 @@ class _ViewReader:
         return self._pos
 
 
+class Header(dict):
+    """Attributes of a received data set by keyword, as :func:`parse_dataset_header` read them.
+
+    A plain mapping (``get``, ``in``) with attribute access, holding what pydicom would give
+    for these values: ``str`` for text and UIDs (a list for a multi-valued Specific Character
+    Set), ``int`` for IS and US, None for an empty number.
+    """
+
+    def __getattr__(self, keyword: str) -> typing.Any:
+        try:
+            return self[keyword]
+        except KeyError:
+            raise AttributeError(keyword) from None
+
+
+_EXPLICIT_LE = "1.2.840.10008.1.2.1"
+_TEXT_VRS = frozenset((b"AE", b"AS", b"CS", b"DA", b"DT", b"LO", b"LT", b"PN", b"SH", b"ST", b"TM", b"UC", b"UT"))
+# VRs whose characters the Specific Character Set selects (PS3.5 6.1.2.3); the others are ASCII
+_CHARSET_VRS = frozenset((b"LO", b"LT", b"PN", b"SH", b"ST", b"UC", b"UT"))
+# single-byte and UTF-8 character sets, decoded as pydicom decodes them; any other (ISO 2022
+# code extensions, multi-byte sets): pydicom reads the header
+_ENCODINGS = {"": "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin_1", "ISO_IR 192": "utf_8"}
+
+
+def _plain_value(keyword: str, vr: bytes, raw: bytes | memoryview, encoding: str) -> typing.Any:
+    """The value pydicom gives for one encoded element, for the VRs and character sets whose
+    decoding is plain (*encoding* for the VRs the character set applies to, ASCII for the
+    others); HeaderUnsupported otherwise."""
+    data = bytes(raw)
+    if vr == b"US":
+        if len(data) == 0:
+            return None
+        if len(data) != 2:
+            raise HeaderUnsupported("a multi-valued US")
+        return struct.unpack("<H", data)[0]
+    if b"\x1b" in data:  # an ISO 2022 escape sequence: pydicom's job
+        raise HeaderUnsupported("a code extension")
+    text = data.decode(encoding if vr in _CHARSET_VRS else "ascii")  # UnicodeDecodeError: pydicom's job
+    if vr == b"UI":
+        text = text.rstrip("\0 ")
+    elif vr == b"IS":
+        text = text.strip(" \0")
+        if "\\" in text:
+            raise HeaderUnsupported("a multi-valued IS")
+        return int(text) if text else None  # ValueError for anything else: pydicom's job
+    elif vr in _TEXT_VRS:
+        text = text.rstrip(" \0")
+    else:
+        raise HeaderUnsupported(f"a {vr.decode('ascii', 'replace')} value")
+    if "\\" in text:
+        if keyword != "SpecificCharacterSet":
+            raise HeaderUnsupported("a multi-valued attribute")
+        return [part.strip(" ") for part in text.split("\\")]
+    return text
+
+
+def _walk_header(view: memoryview, keywords: dict[int, str], last: int) -> Header:
+    elements, _, _ = walk_data_set(view, 0, len(view), last + 1, keywords)
+    charset = elements.get(0x00080005)
+    try:
+        encoding = _ENCODINGS[bytes(charset[1]).decode("ascii").strip(" \0") if charset else ""]
+    except (KeyError, UnicodeDecodeError):
+        raise HeaderUnsupported("a character set pydicom decodes") from None
+    return Header({keywords[tag]: _plain_value(keywords[tag], vr, raw, encoding)
+                   for tag, (vr, raw, _) in elements.items()})
+
+
 def parse_dataset_header(
     dataset: bytes | memoryview, transfer_syntax: str, extra_keywords: tuple[str, ...] = ()
-) -> Dataset:
+) -> Header | Dataset:
     """Parse the attributes the index needs (plus *extra_keywords*) from an encoded data set.
 
     *dataset* is the data set as received over the network (no preamble or File Meta
     Information) in *transfer_syntax*. Reading stops at the first attribute after the last
     one wanted, so pixel data is never read. Raises :class:`StoreError` on malformed input.
+
+    Explicit VR Little Endian data sets in the default, Latin-1 or UTF-8 character set are
+    walked without pydicom (:mod:`appliance.encoded`) and give a :class:`Header`; everything
+    else (other syntaxes and character sets, odd values) is read by pydicom and gives a
+    ``Dataset``.
+    Both answer ``get(keyword)`` alike.
     """
-    wanted = [t for t in (tag_for_keyword(k) for k in dict.fromkeys(INDEX_KEYWORDS + tuple(extra_keywords)))
-              if t is not None]
-    last = max(wanted)
+    keywords = {t: k for k, t in ((k, tag_for_keyword(k)) for k in dict.fromkeys(INDEX_KEYWORDS + tuple(extra_keywords)))
+                if t is not None}
+    last = max(keywords)
     ts = UID(transfer_syntax)
+    view = memoryview(dataset).cast("B")
+    if ts == _EXPLICIT_LE:
+        try:
+            return _walk_header(view, keywords, last)
+        except (HeaderUnsupported, IndexError, ValueError, struct.error):  # (UnicodeDecodeError too)
+            pass  # pydicom reads it (and says what is wrong, if anything)
     try:
         if ts == DeflatedExplicitVRLittleEndian:
-            view = memoryview(zlib.decompress(bytes(dataset), -zlib.MAX_WBITS))
+            view = memoryview(zlib.decompress(bytes(view), -zlib.MAX_WBITS))
             implicit, little = False, True
         else:
-            view = memoryview(dataset)
             # a syntax pydicom does not know is Explicit VR Little Endian (PS3.5 A.4), as dcmread assumes
             implicit, little = (ts.is_implicit_VR, ts.is_little_endian) if ts.is_transfer_syntax else (False, True)
         return read_dataset(
-            _ViewReader(view.cast("B")),  # type: ignore[arg-type]
+            _ViewReader(view),  # type: ignore[arg-type]
             implicit,
             little,
             stop_when=lambda tag, vr, length: tag > last,
-            specific_tags=wanted,  # type: ignore[arg-type]
+            specific_tags=list(keywords),  # type: ignore[arg-type]
         )
     except Exception as exc:  # pydicom raises many kinds on malformed input
         raise StoreError(f"the data set cannot be parsed: {exc}") from exc
