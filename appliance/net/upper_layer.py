@@ -113,6 +113,7 @@ _P_DATA_BURST = 64
 # instead of three per PDU); a longer PDU grows the buffer.
 _RECV_BUFFER = 256 * 1024
 _PDU_HEAD = struct.Struct(">BBL")
+_UL_BE = struct.Struct(">L")
 _TAG_LEN = struct.Struct("<HHL")  # an Implicit VR Little Endian element's tag and length
 
 _STANDARD_HANDLERS = (
@@ -402,8 +403,19 @@ class EventDrivenDUL(GuardedDUL):
             _DUL_LOG.error(f"The received PDU is shorter than expected ({got} of {6 + length} bytes received)")
             self.event_queue.put("Evt17")
             return False
-        data = self._rbuf[self._rlo:self._rlo + 6 + length]  # a copy: the buffer is reused
-        self._rlo += 6 + length
+        lo, hi = self._rlo, self._rlo + 6 + length
+        if pdu_type == 0x04 and self._store is not None and self._direct_p_data():
+            complete = self._store_fragments(lo + 6, hi)
+            if complete is not None:  # taken from the receive buffer as it is
+                self._rlo = hi
+                if self._rlo == self._rhi:
+                    self._rlo = self._rhi = 0
+                if complete:
+                    store, self._store = self._store, None
+                    self._deliver_store(store)
+                return True
+        data = self._rbuf[lo:hi]  # a copy: the buffer is reused
+        self._rlo = hi
         if self._rlo == self._rhi:
             self._rlo = self._rhi = 0
         if pdu_type == 0x04 and self._direct_p_data():
@@ -505,6 +517,29 @@ class EventDrivenDUL(GuardedDUL):
             else:
                 self._store = (context_id, fields, BytesIO())
         return True
+
+    def _store_fragments(self, lo: int, hi: int) -> bool | None:
+        """The PDVs in ``self._rbuf[lo:hi]`` (a P-DATA-TF's), when all are fragments of the
+        C-STORE data set being received: written to it, and whether the last one ended it.
+        None (nothing taken) for anything else -- :meth:`_take_pdv` then handles them."""
+        buf, context_id, data = self._rbuf, self._store[0], self._store[2]  # type: ignore[index]
+        fragments = []
+        last = False
+        pos = lo
+        while pos < hi:
+            if last or pos + 6 > hi:
+                return None  # something after the last fragment, or a malformed item
+            (item_length,) = _UL_BE.unpack_from(buf, pos)
+            header = buf[pos + 5]
+            if item_length < 2 or pos + 4 + item_length > hi or buf[pos + 4] != context_id or header & 1:
+                return None
+            fragments.append((pos + 6, pos + 4 + item_length))
+            last = bool(header & 2)
+            pos += 4 + item_length
+        with memoryview(buf) as view:
+            for start, end in fragments:
+                data.write(view[start:end])
+        return last
 
     def _deliver_store(self, store: tuple[int, dict[str, Any], BytesIO]) -> None:
         context_id, fields, data = store
