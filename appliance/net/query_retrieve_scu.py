@@ -368,8 +368,8 @@ def _run_retrieve(assoc: Association, responses: Iterable[tuple[Dataset, Dataset
     if result.status not in (SUCCESS, WARNING):
         hint = "the peer refused the retrieve; its log says why"
         if result.status == 0xA801:
-            hint = (f"the peer does not know the move destination; declare AE title, host and port "
-                    f"of vscanner in its configuration")
+            hint = ("the peer does not know the move destination; declare AE title, host and port "
+                    "of vscanner in its configuration")
         raise NetworkError(f"{purpose}: {node} answered with failure status {status_text(final)} "
                            f"({result.completed} completed, {result.failed} failed)", hint)
 
