@@ -20,19 +20,20 @@ from pydicom import dcmread
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE
-from pynetdicom.dimse_messages import C_ECHO_RQ, C_FIND_RQ, C_STORE_RQ
+from pynetdicom.dimse_messages import C_ECHO_RQ, C_ECHO_RSP, C_FIND_RQ, C_STORE_RQ, C_STORE_RSP
 from pynetdicom.dimse_primitives import C_ECHO, C_FIND, C_STORE
 from pynetdicom.dsutils import encode
 
 
 from appliance.net.server import Server
-from appliance.net.upper_layer import AcceptorAssociation, parse_store_command
+from appliance.net.upper_layer import AcceptorAssociation, EventDrivenDUL, parse_store_command, parse_store_response
 from appliance.profile import find_profile
 from appliance.store import Store
 from appliance.store.index import INDEX_KEYWORDS, Header, encode_file_meta, parse_dataset_header, parse_header
 
 from .data import ct_image, mr_image
 from .peers import free_port, require
+from .scu_peers import storescp  # noqa: F401 - fixture
 from .ul_client import RawAssociation, command_set
 
 pytestmark = pytest.mark.timeout(120)
@@ -89,6 +90,29 @@ def test_the_command_parser_leaves_everything_else_to_pynetdicom():
     assert parse_store_command(good + good[8:]) is None  # elements twice
     priority = good.replace(struct.pack("<HHLH", 0, 0x0700, 2, 1), struct.pack("<HHLH", 0, 0x0700, 2, 7))
     assert priority != good and parse_store_command(priority) is None
+
+
+def test_the_response_parser_reads_what_pynetdicom_encodes():
+    for status, comment in ((0x0000, None), (0xA900, "missing or empty: StudyInstanceUID"), (0xB007, "odd")):
+        rsp = C_STORE()
+        rsp.MessageIDBeingRespondedTo = 9
+        rsp.Status = status
+        rsp.AffectedSOPClassUID = CTImageStorage
+        rsp.AffectedSOPInstanceUID = "1.2.826.0.1.3680043.8.498.777"
+        rsp.ErrorComment = comment
+        parsed = parse_store_response(_command(C_STORE_RSP, rsp))
+        assert parsed is not None and parsed.is_valid_response
+        for name in ("MessageIDBeingRespondedTo", "Status", "AffectedSOPClassUID", "AffectedSOPInstanceUID",
+                     "ErrorComment"):
+            assert getattr(parsed, name) == getattr(rsp, name), name
+    rsp.OffendingElement = [0x00100010]
+    assert parse_store_response(_command(C_STORE_RSP, rsp)) is None  # pynetdicom decodes that one
+    echo = C_ECHO()
+    echo.MessageIDBeingRespondedTo = 1
+    echo.Status = 0
+    echo.AffectedSOPClassUID = "1.2.840.10008.1.1"
+    assert parse_store_response(_command(C_ECHO_RSP, echo)) is None
+    assert parse_store_command(_command(C_STORE_RSP, rsp)) is None
 
 
 @pytest.mark.parametrize("maker,charset,name,walked", [
@@ -257,3 +281,34 @@ def test_dcmtk_storescu_is_served_in_the_upper_layer(tmp_path, inline_count):
         for path in files:
             uid = dcmread(path).SOPInstanceUID
             assert store.get(uid).path.read_bytes()[-1000:] == path.read_bytes()[-1000:]
+
+
+def test_a_sender_reads_responses_in_its_upper_layer(tmp_path, storescp):
+    """vscanner as the sender: its association uses the event-driven upper layer, and the
+    responses it reads there -- success from DCMTK storescp, a failure with a comment from a
+    product that refuses the instance -- are the statuses it reports."""
+    from appliance.config import Node
+    from appliance.net.storage_scu import StorageSession, plan_contexts, read_instance_header
+
+    good = tmp_path / "good.dcm"
+    ct_image(seed=31).save_as(good, enforce_file_format=True)
+    bad_ds = ct_image(seed=32)
+    del bad_ds.StudyInstanceUID
+    bad = tmp_path / "bad.dcm"
+    bad_ds.save_as(bad, enforce_file_format=True)
+    profile = find_profile("syngo-ct-va50a")
+    instances = [read_instance_header(good), read_instance_header(bad)]
+    contexts = plan_contexts(profile, [i.sop_class_uid for i in instances])[0]
+    scp = storescp()
+    with StorageSession.open(profile, Node(ae_title="STORESCP", host="127.0.0.1", port=scp.port), "VSCANNER", contexts) as session:
+        assert isinstance(session.assoc.dul, EventDrivenDUL)
+        assert session.send(instances[0]).category == "success"
+    assert scp.received_uids() == [instances[0].sop_instance_uid]
+    server = _server(tmp_path)
+    try:
+        with StorageSession.open(profile, Node(ae_title="CT", host="127.0.0.1", port=server.port), "VSCANNER", contexts) as session:
+            assert session.send(instances[0]).category == "success"
+            refused = session.send(instances[1])
+            assert refused.status == 0xA900 and "StudyInstanceUID" in refused.error
+    finally:
+        server.stop()

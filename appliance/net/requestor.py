@@ -50,6 +50,7 @@ from ..config import Node
 from ..errors import NetworkError, UsageError
 from ..profile import Profile
 from .ae import set_nodelay
+from .upper_layer import RequestorAE
 
 LOGGER = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def _seconds(value: float | None, default: float | None) -> float | None:
 
 def _requestor_ae(profile: Profile, ae_title: str, dimse_timeout: float | None) -> AE:
     net = profile.network
-    ae = AE(ae_title=ae_title)
+    ae = RequestorAE(ae_title=ae_title)  # pynetdicom's AE, waking when the peer answers (upper_layer.py)
     ae.implementation_class_uid = profile.identity.implementation_class_uid
     ae.implementation_version_name = profile.identity.implementation_version_name
     ae.maximum_pdu_size = net.max_pdu_receive

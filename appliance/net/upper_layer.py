@@ -41,8 +41,11 @@ __all__ = [
     "AcceptorAssociation",
     "AcceptorDIMSE",
     "ProductAE",
+    "RequestorAE",
     "SUPPORTED",
     "encode_store_response",
+    "parse_store_command",
+    "parse_store_response",
     "quiet_standard_handlers",
 ]
 
@@ -226,10 +229,13 @@ class EventDrivenDUL(GuardedDUL):
         except OSError:  # buffer full (already signalled) or closed (reactor gone)
             pass
 
-    def send_pdu(self, primitive: Any) -> None:  # noqa: D102 - pynetdicom's, plus a wake-up
+    def send_pdu(self, primitive: Any) -> None:
+        """pynetdicom's ``send_pdu``, waking the reactor when this primitive is the only one
+        queued (with more, whoever queued the first woke it, and it empties the queue before it
+        waits again: one system call per message instead of one per PDU)."""
         super().send_pdu(primitive)
-        if threading.current_thread() is not self:  # (this thread looks at its queue next anyway)
-            self._wake()
+        if threading.current_thread() is not self and self.to_provider_queue.qsize() == 1:
+            self._wake()  # (the reactor's own thread looks at its queue next anyway)
 
     def kill_dul(self) -> None:  # noqa: D102
         super().kill_dul()
@@ -291,7 +297,8 @@ class EventDrivenDUL(GuardedDUL):
         every other PDU within :data:`_CONTROL_PDU_LIMIT`."""
         if pdu_type != 0x04:
             return _CONTROL_PDU_LIMIT
-        ours = int(getattr(self.assoc.acceptor, "maximum_length", 0) or 0)
+        local = self.assoc.acceptor if self.assoc.is_acceptor else self.assoc.requestor
+        ours = int(getattr(local, "maximum_length", 0) or 0)
         return _UNLIMITED_PDU if ours == 0 else max(2 * ours, _CONTROL_PDU_LIMIT)
 
     def _fill(self, sock: socket.socket, need: int) -> bool:
@@ -471,8 +478,13 @@ class EventDrivenDUL(GuardedDUL):
     # passed to pynetdicom's DIMSE provider unchanged.
 
     def _assembles_stores(self) -> bool:
-        return (not _config.STORE_RECV_CHUNKED_DATASET and isinstance(self.assoc, AcceptorAssociation)
-                and not self.assoc.get_handlers(evt.EVT_DIMSE_RECV))
+        """Whether C-STORE requests (an acceptor) or C-STORE responses (a requestor) are
+        recognised here."""
+        if self.assoc.get_handlers(evt.EVT_DIMSE_RECV):
+            return False
+        if isinstance(self.assoc, AcceptorAssociation):
+            return not _config.STORE_RECV_CHUNKED_DATASET
+        return not self.assoc.is_acceptor
 
     def _to_dimse(self, context_id: int, pdv: Any) -> None:
         primitive = P_DATA()
@@ -511,11 +523,21 @@ class EventDrivenDUL(GuardedDUL):
         if header & 2:  # the last command fragment
             command = b"".join(self._command[1])
             self._command = None
-            fields = parse_store_command(command)
-            if fields is None or context_id not in self.assoc._accepted_cx:
+            if context_id not in self.assoc._accepted_cx:
                 self._to_dimse(context_id, memoryview(b"\x03" + command))
+            elif not isinstance(self.assoc, AcceptorAssociation):  # a requestor: its C-STORE responses
+                rsp = parse_store_response(command)
+                if rsp is None:
+                    self._to_dimse(context_id, memoryview(b"\x03" + command))
+                else:
+                    rsp._context_id = context_id
+                    self.assoc.dimse.msg_queue.put((context_id, rsp))  # as pynetdicom queues it
             else:
-                self._store = (context_id, fields, BytesIO())
+                fields = parse_store_command(command)
+                if fields is None:
+                    self._to_dimse(context_id, memoryview(b"\x03" + command))
+                else:
+                    self._store = (context_id, fields, BytesIO())
         return True
 
     def _store_fragments(self, lo: int, hi: int) -> bool | None:
@@ -618,23 +640,32 @@ class EventDrivenDUL(GuardedDUL):
 # --- C-STORE requests ------------------------------------------------------------------------
 
 _US = struct.Struct("<H")
-_STORE_COMMAND_US = {0x0100: "CommandField", 0x0110: "MessageID", 0x0700: "Priority",
-                     0x0800: "CommandDataSetType", 0x1031: "MoveOriginatorMessageID"}
-_STORE_COMMAND_UI = {0x0002: "AffectedSOPClassUID", 0x1000: "AffectedSOPInstanceUID"}
 _PLAIN_UID = re.compile(r"[0-9.]{1,64}")
+# command elements these parsers read, by element number: (parameter name, kind)
+_COMMAND_ELEMENTS = {
+    0x0002: ("AffectedSOPClassUID", "UI"),
+    0x0100: ("CommandField", "US"),
+    0x0110: ("MessageID", "US"),
+    0x0120: ("MessageIDBeingRespondedTo", "US"),
+    0x0700: ("Priority", "US"),
+    0x0800: ("CommandDataSetType", "US"),
+    0x0900: ("Status", "US"),
+    0x0902: ("ErrorComment", "LO"),
+    0x1000: ("AffectedSOPInstanceUID", "UI"),
+    0x1030: ("MoveOriginatorApplicationEntityTitle", "AE"),
+    0x1031: ("MoveOriginatorMessageID", "US"),
+}
+_STORE_RQ = frozenset(("CommandField", "MessageID", "AffectedSOPClassUID", "AffectedSOPInstanceUID", "Priority",
+                       "CommandDataSetType", "MoveOriginatorApplicationEntityTitle", "MoveOriginatorMessageID"))
+_STORE_RSP = frozenset(("CommandField", "MessageID", "MessageIDBeingRespondedTo", "AffectedSOPClassUID",
+                        "AffectedSOPInstanceUID", "CommandDataSetType", "Status", "ErrorComment"))
 
 
-def parse_store_command(command: bytes) -> dict[str, Any] | None:
-    """The fields of a C-STORE-RQ command set (Implicit VR Little Endian) followed by a data set.
-
-    Keys are pynetdicom's primitive parameter names (``MessageID``, ``AffectedSOPClassUID``,
-    ``AffectedSOPInstanceUID``, ``Priority``, ``MoveOriginatorApplicationEntityTitle``,
-    ``MoveOriginatorMessageID``; ``CommandField`` and ``CommandDataSetType`` too). None for
-    any other command, and for a C-STORE-RQ this parser does not fully understand -- an
-    element it does not know or that appears twice, a length past the end, a UID that is not
-    1-64 digits and dots (trailing NUL/space padding removed), a Priority other than 0-2, an
-    unusual Move Originator AE title: pynetdicom's DIMSE provider decodes those, as before.
-    """
+def _command_fields(command: bytes, allowed: frozenset[str]) -> dict[str, Any] | None:
+    """The elements of an Implicit VR Little Endian command set, by parameter name; None when
+    it holds anything not in *allowed*, an element twice, a length past the end, a UID that is
+    not 1-64 digits and dots (trailing NUL/space padding removed), a text that is not plain
+    printable ASCII within its length (AE 16, LO 64), or a multi-valued element."""
     fields: dict[str, Any] = {}
     offset, end = 0, len(command)
     while offset < end:
@@ -648,33 +679,73 @@ def parse_store_command(command: bytes) -> dict[str, Any] | None:
         offset += length
         if element == 0x0000:  # Command Group Length
             continue
-        if element in _STORE_COMMAND_US:
-            name = _STORE_COMMAND_US[element]
+        name, kind = _COMMAND_ELEMENTS.get(element, ("", ""))
+        if name not in allowed or name in fields:
+            return None
+        if kind == "US":
             if length != 2:
                 return None
             parsed: Any = _US.unpack(value)[0]
-        elif element in _STORE_COMMAND_UI:
-            name = _STORE_COMMAND_UI[element]
+        elif kind == "UI":
             parsed = value.rstrip(b"\0 ").decode("latin-1")
             if not _PLAIN_UID.fullmatch(parsed):
                 return None
-        elif element == 0x1030:
-            name = "MoveOriginatorApplicationEntityTitle"
+        else:  # AE, LO
             parsed = value.decode("latin-1").strip(" ")
-            if not parsed or len(parsed) > 16 or not (parsed.isascii() and parsed.isprintable()) or "\\" in parsed:
+            if (len(parsed) > (16 if kind == "AE" else 64) or not (parsed.isascii() and parsed.isprintable())
+                    or "\\" in parsed or (kind == "AE" and not parsed)):
                 return None
-        else:
-            return None
-        if name in fields:
-            return None
         fields[name] = parsed
-    if fields.get("CommandField") != 0x0001 or fields.get("CommandDataSetType", 0x0101) == 0x0101:
+    return fields
+
+
+def parse_store_command(command: bytes) -> dict[str, Any] | None:
+    """The fields of a C-STORE-RQ command set (Implicit VR Little Endian) followed by a data set.
+
+    Keys are pynetdicom's primitive parameter names (``MessageID``, ``AffectedSOPClassUID``,
+    ``AffectedSOPInstanceUID``, ``Priority``, ``MoveOriginatorApplicationEntityTitle``,
+    ``MoveOriginatorMessageID``; ``CommandField`` and ``CommandDataSetType`` too). None for
+    any other command, and for a C-STORE-RQ this parser does not fully understand -- an
+    element it does not know or that appears twice, a length past the end, a UID that is not
+    1-64 digits and dots (trailing NUL/space padding removed), a Priority other than 0-2, an
+    unusual Move Originator AE title: pynetdicom's DIMSE provider decodes those, as before.
+    """
+    fields = _command_fields(command, _STORE_RQ)
+    if fields is None or fields.get("CommandField") != 0x0001 or fields.get("CommandDataSetType", 0x0101) == 0x0101:
         return None
     if not {"MessageID", "AffectedSOPClassUID", "AffectedSOPInstanceUID"} <= fields.keys():
         return None
     if fields.get("Priority", 2) not in (0, 1, 2):
         return None
     return fields
+
+
+def parse_store_response(command: bytes) -> C_STORE | None:
+    """A C-STORE-RSP command set as pynetdicom's response primitive, or None.
+
+    None for any other command and for a response this parser does not fully understand
+    (see :func:`_command_fields`; an Offending Element, for instance): pynetdicom's DIMSE
+    provider decodes those.
+    """
+    fields = _command_fields(command, _STORE_RSP)
+    if (fields is None or fields.get("CommandField") != 0x8001 or fields.get("CommandDataSetType") != 0x0101
+            or "MessageIDBeingRespondedTo" not in fields or "Status" not in fields):
+        return None
+    rsp = C_STORE()
+    rsp.MessageIDBeingRespondedTo = fields["MessageIDBeingRespondedTo"]
+    rsp.Status = fields["Status"]
+    if "MessageID" in fields:
+        rsp.MessageID = fields["MessageID"]
+    # the UIDs were checked above: pynetdicom's validating setters skipped
+    if "AffectedSOPClassUID" in fields:
+        rsp._affected_sop_class_uid = UID(fields["AffectedSOPClassUID"])
+    if "AffectedSOPInstanceUID" in fields:
+        rsp._affected_sop_instance_uid = UID(fields["AffectedSOPInstanceUID"])
+    if "ErrorComment" in fields:
+        rsp.ErrorComment = fields["ErrorComment"]
+    rsp._dataset_path = None
+    rsp._dataset_file = None
+    return rsp
 
 
 # --- C-STORE responses -----------------------------------------------------------------------
@@ -972,7 +1043,24 @@ class _TLSThreadedServer(ThreadedAssociationServer):
 _TLS_SERVERS: dict[type, type] = {AssociationServer: _TLSServer, ThreadedAssociationServer: _TLSThreadedServer}
 
 
-class ProductAE(AE):
+class RequestorAE(AE):
+    """``pynetdicom.AE`` whose requested associations use :class:`EventDrivenDUL` (pynetdicom 3.0.x).
+
+    pynetdicom's own DUL looks for the peer's answer every 1 ms (after a sleep), so a sender
+    waits up to 1 ms for each C-STORE response; this one wakes when it arrives. The DUL is
+    replaced in ``_create_socket``, which ``associate`` calls before it starts the DUL thread.
+    """
+
+    def _create_socket(self, assoc, address, tls_args):  # type: ignore[no-untyped-def, override]
+        if SUPPORTED:
+            assoc.dul = EventDrivenDUL(assoc)
+            assoc.acse_timeout = assoc.acse_timeout  # the new DUL's timers (see AcceptorAssociation)
+            assoc.network_timeout = assoc.network_timeout
+            quiet_standard_handlers(assoc)
+        return super()._create_socket(assoc, address, tls_args)
+
+
+class ProductAE(RequestorAE):
     """``pynetdicom.AE`` whose servers use :class:`AcceptorAssociation` (pynetdicom 3.0.x)."""
 
     def make_server(self, address, ae_title=None, contexts=None, ssl_context=None,  # type: ignore[no-untyped-def, override]
