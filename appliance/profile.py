@@ -567,6 +567,15 @@ class Profile:
 # --- generic validation driven by the dataclasses ------------------------------------------
 
 
+@lru_cache(maxsize=None)
+def schema_of(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field]]:
+    """A dataclass's resolved type hints and its fields read from files (not ``internal``),
+    worked out once per class (``typing.get_type_hints`` evaluates every annotation anew:
+    called for each table, it was most of the time a profile took to load)."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    return typing.get_type_hints(cls), fields
+
+
 class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
@@ -579,8 +588,7 @@ class _Builder:
         if not isinstance(table, dict):
             self.problem(prefix, f"must be a table, got {type(table).__name__} {table!r}")
             return None
-        hints = typing.get_type_hints(cls)
-        fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+        hints, fields = schema_of(cls)
         for key in table:
             if key not in fields:
                 near = _closest(key, fields)

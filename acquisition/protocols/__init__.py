@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from appliance.errors import Problem, ProfileError
+from appliance.profile import schema_of
 
 SPEC_VERSION = 1
 
@@ -378,8 +379,7 @@ class _Loader:
         if not isinstance(table, dict):
             self.problem(prefix or "-", f"must be a table, got {table!r}")
             return None
-        hints = typing.get_type_hints(cls)
-        fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+        hints, fields = schema_of(cls)
         for key in table:
             if key not in fields:
                 self.problem(f"{prefix}.{key}".lstrip("."), f"unknown key (known: {', '.join(fields)})")

@@ -447,6 +447,7 @@ class StorageSession:
         self.assoc = assoc
         self.ae_title = ae_title
         self.message_id = 0
+        self._classes_sent: dict[str, bool] = {}
         # sop class -> accepted transfer syntaxes in proposal (context id) order
         self.accepted: dict[str, list[str]] = {}
         self._context_ids: dict[tuple[str, str], int] = {}
@@ -488,6 +489,13 @@ class StorageSession:
         if self.assoc.is_established:
             self.assoc.abort()
             LOGGER.info("association %s -> %s aborted", self.ae_title, self.node)
+
+    def _sends(self, sop_class_uid: str) -> bool:
+        """Whether the profile sends *sop_class_uid* (a storage SCU class of its statement)."""
+        known = self._classes_sent.get(sop_class_uid)
+        if known is None:
+            known = self._classes_sent[sop_class_uid] = storage_class(self.profile, sop_class_uid) is not None
+        return known
 
     def _next_id(self) -> int:
         self.message_id = self.message_id % 65535 + 1
@@ -559,17 +567,24 @@ class StorageSession:
         except UnicodeEncodeError:
             return f"{inst.path}: its File Meta Information holds a UID that is not ASCII"
         self._pause_reactor()
-        for pdata in p_data_fragments(context_id, command, data, self.assoc.acceptor.maximum_length or 0):
-            self.assoc.dul.send_pdu(pdata)
+        fragments = p_data_fragments(context_id, command, data, self.assoc.acceptor.maximum_length or 0)
+        dul = self.assoc.dul
+        if hasattr(dul, "send_pdus"):  # the event-driven upper layer: queued together, one wake-up
+            dul.send_pdus(list(fragments))
+        else:
+            for pdata in fragments:
+                dul.send_pdu(pdata)
         _, rsp = self.assoc.dimse.get_msg(block=True)
-        status = Dataset()
         if rsp is None:  # aborted, connection closed or DIMSE time-out
             self._no_response()
-            return status
+            return Dataset()
         if not isinstance(rsp, C_STORE) or not rsp.is_valid_response or rsp.MessageIDBeingRespondedTo != message_id:
             LOGGER.error("received an invalid or unexpected response to C-STORE %s from %s", inst.sop_instance_uid,
                          self.node)
-            return status
+            return Dataset()
+        if rsp.Status == 0x0000 and all(getattr(rsp, k, None) is None for k in rsp.STATUS_OPTIONAL_KEYWORDS):
+            return _SUCCESS  # (most responses: no Dataset built for each)
+        status = Dataset()
         status.Status = rsp.Status
         for keyword in rsp.STATUS_OPTIONAL_KEYWORDS:
             if getattr(rsp, keyword, None) is not None:
@@ -597,7 +612,7 @@ class StorageSession:
 
         if not self.assoc.is_established:
             return outcome("failure", None, None, False, "association no longer established", True)
-        if storage_class(self.profile, inst.sop_class_uid) is None:
+        if not self._sends(inst.sop_class_uid):
             return outcome("failure", None, None, False,
                            f"{self.profile.id} does not send {_name(inst.sop_class_uid)} "
                            f"({inst.sop_class_uid}): not a storage SCU class of its statement")
@@ -612,8 +627,6 @@ class StorageSession:
                            + ", ".join(_name(t) for t in accepted)
                            + (" (lossy data is never converted)" if is_lossy(inst.transfer_syntax_uid) else
                               " and no lossless encoder for those is installed"))
-        if not inst.path.exists():
-            return outcome("failure", None, None, False, f"{inst.path} no longer exists")
         try:
             if choice.convert:
                 ds = dcmread(inst.path)
@@ -636,6 +649,8 @@ class StorageSession:
                     rsp = self.assoc.send_c_store(inst.path, msg_id=self._next_id())
         except (ValueError, AttributeError) as exc:  # no matching context, unencodable data
             return outcome("failure", None, choice.transfer_syntax, choice.convert, f"not sent: {exc}")
+        except FileNotFoundError:
+            return outcome("failure", None, None, False, f"{inst.path} no longer exists")
         except OSError as exc:
             return outcome("failure", None, choice.transfer_syntax, choice.convert, f"cannot read {inst.path}: {exc}")
         if "Status" not in rsp:
@@ -648,13 +663,19 @@ class StorageSession:
         return outcome(category, code, choice.transfer_syntax, choice.convert, error)
 
 
+_SUCCESS = Dataset()  # the status of a plain success response (shared, never changed)
+_SUCCESS.Status = 0x0000
+
+
 @functools.lru_cache(maxsize=256)
 def _name(uid: str) -> str:
     return UID(uid).name
 
 
 def _log_outcome(out: StoreOutcome, node: Node) -> None:
-    level = logging.INFO if out.category != "failure" else logging.WARNING
+    # one line per instance: successes only with -v (DEBUG; a job logs its start and its
+    # counts), warning statuses at INFO, failures at WARNING
+    level = {"success": logging.DEBUG, "warning": logging.INFO}.get(out.category, logging.WARNING)
     if not LOGGER.isEnabledFor(level):
         return
     inst = out.instance

@@ -237,6 +237,13 @@ class EventDrivenDUL(GuardedDUL):
         if threading.current_thread() is not self and self.to_provider_queue.qsize() == 1:
             self._wake()  # (the reactor's own thread looks at its queue next anyway)
 
+    def send_pdus(self, primitives: Any) -> None:
+        """Queue several primitives (the P-DATA of one message) and wake the reactor once."""
+        for primitive in primitives:
+            DULServiceProvider.send_pdu(self, primitive)
+        if threading.current_thread() is not self:
+            self._wake()
+
     def kill_dul(self) -> None:  # noqa: D102
         super().kill_dul()
         self._wake()
