@@ -189,6 +189,8 @@ def _store_is_clean(data: Path) -> None:
         assert ".." not in path.relative_to(data).parts
         if path.suffix == ".part":
             raise AssertionError(f"half-written file left in the store: {path}")
+        if path.suffix == ".spare":  # the next instance's file, created ahead: still empty
+            assert path.stat().st_size == 0, f"a spare file was written to and left: {path}"
         if path.is_file() and path.suffix == ".dcm":
             assert path.resolve().is_relative_to(objects.resolve()), path
             dcmread(path)  # a whole, parseable file

@@ -312,3 +312,32 @@ def test_a_sender_reads_responses_in_its_upper_layer(tmp_path, storescp):
             assert refused.status == 0xA900 and "StudyInstanceUID" in refused.error
     finally:
         server.stop()
+
+
+def test_a_response_the_reactor_takes_while_a_sender_waits_goes_back_to_it(tmp_path, storescp):
+    """pynetdicom's reactor can take the response a send_* call waits for (it passed its
+    pause point just before the sender cleared it); ours puts it back at the front of the
+    queue. With no sender waiting, an unexpected response is dropped as pynetdicom drops it."""
+    from appliance.net.upper_layer import RequestorAE, RequestorAssociation
+
+    scp = storescp()
+    ae = RequestorAE(ae_title="PROBE")
+    ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+    assoc = ae.associate("127.0.0.1", scp.port, ae_title="STORESCP")
+    try:
+        assert isinstance(assoc, RequestorAssociation) and isinstance(assoc.dul, EventDrivenDUL)
+        rsp = C_STORE()
+        rsp.MessageIDBeingRespondedTo = 5
+        rsp.Status = 0
+        waiting = (1, C_STORE())
+        assoc.dimse.msg_queue.put(waiting)
+        assoc._reactor_checkpoint.clear()  # a sender is active
+        assoc._serve_request(rsp, 1)
+        assert assoc.dimse.msg_queue.get_nowait() == (1, rsp)  # given back, in front
+        assert assoc.dimse.msg_queue.get_nowait() == waiting
+        assoc._reactor_checkpoint.set()
+        assoc._serve_request(rsp, 1)
+        assert assoc.dimse.msg_queue.empty()
+    finally:
+        assoc._reactor_checkpoint.set()
+        assoc.release()

@@ -30,13 +30,15 @@ from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import N_EVENT_REPORT
 from pynetdicom.sop_class import uid_to_service_class
 
+from .upper_layer import RequestorAssociation
+
 LOGGER = logging.getLogger(__name__)
 
 #: ``_serve_request``, ``_accepted_cx`` and ``_is_paused`` are those of pynetdicom 3.0.x.
 SUPPORTED = pynetdicom.__version__.startswith("3.0.")
 
 
-class EventSafeAssociation(Association):
+class EventSafeAssociation(RequestorAssociation):
     """A requestor's association that serves N-EVENT-REPORTs without touching the pause flag."""
 
     def _serve_request(self, msg: Any, context_id: int) -> None:  # noqa: D102 - pynetdicom's, see module
@@ -58,6 +60,6 @@ class EventSafeAssociation(Association):
 
 def serve_events_safely(assoc: Any) -> Any:
     """Give *assoc* (an open pynetdicom 3.0 requestor association) the race-free event serving."""
-    if SUPPORTED and type(assoc) is Association:
+    if SUPPORTED and type(assoc) in (Association, RequestorAssociation):
         assoc.__class__ = EventSafeAssociation
     return assoc

@@ -42,6 +42,8 @@ __all__ = [
     "AcceptorDIMSE",
     "ProductAE",
     "RequestorAE",
+    "RequestorAssociation",
+    "ResponseSafeAssociation",
     "SUPPORTED",
     "encode_store_response",
     "parse_store_command",
@@ -117,6 +119,9 @@ _P_DATA_BURST = 64
 _RECV_BUFFER = 256 * 1024
 _PDU_HEAD = struct.Struct(">BBL")
 _UL_BE = struct.Struct(">L")
+_PDV_HEAD = struct.Struct(">LB")  # a presentation data value item's length and context ID
+# buffers written per sendmsg call (IOV_MAX is 1024 on Linux): the PDUs of a few messages
+_SEND_BUFFERS = 300
 _TAG_LEN = struct.Struct("<HHL")  # an Implicit VR Little Endian element's tag and length
 
 _STANDARD_HANDLERS = (
@@ -590,6 +595,38 @@ class EventDrivenDUL(GuardedDUL):
         if not assoc.serve_inline(req, context_id):
             assoc.dimse.msg_queue.put((context_id, req))
 
+    # --- sending P-DATA ---------------------------------------------------------------------
+    #
+    # pynetdicom sends each queued P-DATA primitive through Evt9 and the state machine's DT-1:
+    # a PDU object built and encoded, one send per PDU, two events. In the data transfer state
+    # with nobody bound to EVT_PDU_SENT / EVT_DATA_SENT, DT-1 is only "send the P-DATA-TF": the
+    # primitives waiting at the head of the queue (the PDUs of one message, usually) are
+    # framed here and written with one sendmsg.
+
+    def _send_p_data(self) -> bool:
+        """DT-1 (PS3.8 9.3.5) for the P-DATA primitives at the head of the queue; False when
+        there are none or pynetdicom's path applies."""
+        pending = self.to_provider_queue.queue
+        if not pending or not isinstance(pending[0], P_DATA):
+            return False
+        sock = self._plain_socket()
+        if (sock is None or self.state_machine.current_state != "Sta6" or not self.event_queue.empty()
+                or self.assoc.get_handlers(evt.EVT_PDU_SENT) or self.assoc.get_handlers(evt.EVT_DATA_SENT)):
+            return False
+        buffers: list[Any] = []
+        while pending and isinstance(pending[0], P_DATA) and len(buffers) < _SEND_BUFFERS:
+            primitive = self.to_provider_queue.get_nowait()
+            pdvs = primitive.presentation_data_value_list
+            buffers.append(_PDU_HEAD.pack(0x04, 0, sum(5 + len(data) for _, data in pdvs)))
+            for context_id, data in pdvs:  # (message control header + fragment)
+                buffers.append(_PDV_HEAD.pack(len(data) + 1, context_id))
+                buffers.append(data)
+        try:
+            _send_all(sock, buffers)
+        except OSError:  # as pynetdicom's AssociationSocket.send: the connection is gone
+            self.event_queue.put("Evt17")
+        return True
+
     # --- the reactor ------------------------------------------------------------------------
 
     def run_reactor(self) -> None:
@@ -618,7 +655,7 @@ class EventDrivenDUL(GuardedDUL):
             if self.artim_timer.expired:
                 self.event_queue.put("Evt18")
             try:
-                if self._process_recv_primitive():
+                if self._send_p_data() or self._process_recv_primitive():
                     pass
                 elif self._is_transport_event():
                     self._idle_timer.restart()
@@ -642,6 +679,18 @@ class EventDrivenDUL(GuardedDUL):
                 continue
             self.state_machine.do_action(event)
             sleep = False
+
+
+def _send_all(sock: socket.socket, buffers: list[Any]) -> None:
+    """Write *buffers* in order, with as few ``sendmsg`` calls as the socket allows."""
+    views = [memoryview(b).cast("B") for b in buffers]
+    while views:
+        sent = sock.sendmsg(views)
+        while views and sent >= len(views[0]):
+            sent -= len(views[0])
+            views.pop(0)
+        if views and sent:
+            views[0] = views[0][sent:]
 
 
 # --- C-STORE requests ------------------------------------------------------------------------
@@ -838,7 +887,35 @@ class AcceptorDIMSE(DIMSEServiceProvider):
         self.dul.send_pdu(pdata)
 
 
-class AcceptorAssociation(Association):
+class ResponseSafeAssociation(Association):
+    """pynetdicom's association, except that its reactor never discards the response a
+    ``send_*`` call of another thread is waiting for.
+
+    pynetdicom's ``send_*`` methods pause the reactor by clearing ``_reactor_checkpoint`` and
+    waiting until ``_is_paused`` is true; the reactor sets that flag just before its wait at
+    the checkpoint and clears it just after. A reactor that has just passed the checkpoint
+    takes one more message off the queue: when the peer's response is already there (it
+    comes within a fraction of a millisecond when the upper layer wakes on its arrival),
+    pynetdicom logs "unexpected ... service message", drops it, and the request times out.
+    Here a response taken while a sender is active (the checkpoint is cleared) goes back to
+    the front of the queue, where the sender's ``get_msg`` finds it.
+    """
+
+    def _serve_request(self, msg: Any, context_id: int) -> None:  # noqa: D102 - pynetdicom's, see above
+        if not msg.is_valid_request and not self._reactor_checkpoint.is_set():
+            messages = self.dimse.msg_queue
+            with messages.mutex:
+                messages.queue.appendleft((context_id, msg))
+                messages.not_empty.notify()
+            return
+        super()._serve_request(msg, context_id)
+
+
+class RequestorAssociation(ResponseSafeAssociation):
+    """A requested association (:class:`RequestorAE`): :class:`ResponseSafeAssociation`."""
+
+
+class AcceptorAssociation(ResponseSafeAssociation):
     """An acceptor association with :class:`EventDrivenDUL` and a reactor that waits for messages.
 
     ``_run_reactor`` is pynetdicom 3.0.4's with its ``time.sleep(0.001)`` before every loop
@@ -975,7 +1052,7 @@ class AcceptorAssociation(Association):
                 return
 
 
-class GuardedAssociation(Association):
+class GuardedAssociation(ResponseSafeAssociation):
     """pynetdicom's acceptor association with :class:`GuardedDUL` only (TLS sockets, where the
     event-driven reading of :class:`EventDrivenDUL` does not apply)."""
 
@@ -1051,7 +1128,8 @@ _TLS_SERVERS: dict[type, type] = {AssociationServer: _TLSServer, ThreadedAssocia
 
 
 class RequestorAE(AE):
-    """``pynetdicom.AE`` whose requested associations use :class:`EventDrivenDUL` (pynetdicom 3.0.x).
+    """``pynetdicom.AE`` whose requested associations are :class:`RequestorAssociation` with
+    :class:`EventDrivenDUL` (pynetdicom 3.0.x).
 
     pynetdicom's own DUL looks for the peer's answer every 1 ms (after a sleep), so a sender
     waits up to 1 ms for each C-STORE response; this one wakes when it arrives. The DUL is
@@ -1059,7 +1137,8 @@ class RequestorAE(AE):
     """
 
     def _create_socket(self, assoc, address, tls_args):  # type: ignore[no-untyped-def, override]
-        if SUPPORTED:
+        if SUPPORTED and type(assoc) is Association:
+            assoc.__class__ = RequestorAssociation  # pynetdicom's class with one method overridden
             assoc.dul = EventDrivenDUL(assoc)
             assoc.acse_timeout = assoc.acse_timeout  # the new DUL's timers (see AcceptorAssociation)
             assoc.network_timeout = assoc.network_timeout

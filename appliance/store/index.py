@@ -3,7 +3,8 @@
 Durability, in the order the work is done for one instance: the file is written under
 ``tmp/`` and fsynced, renamed into ``objects/<study>/<series>/`` and that folder fsynced --
 only then is the index row committed and the instance reported stored. A crash leaves
-either a ``tmp/*.part`` (never acknowledged; removed at the next open) or a complete file.
+either a ``tmp/*.part`` or ``tmp/*.spare`` (never acknowledged; removed at the next open) or
+a complete file.
 
 The index (SQLite, WAL) commits with ``synchronous=NORMAL``: a commit is safe from a crash
 of the process (the WAL is written before COMMIT returns) but the last commits before a
@@ -340,10 +341,11 @@ class Store:
             return False
 
     def _make_spare(self) -> None:
-        """Create the next temporary file ahead (fsync thread; see ``_spare``)."""
+        """Create the next temporary file ahead (fsync thread; see ``_spare``): an empty
+        ``tmp/*.spare`` until an instance is written to it."""
         if self._spare is not None:
             return
-        part = self._new_part()
+        part = self._new_part(".spare")
         try:
             fh = open(part, "wb", buffering=0)  # noqa: SIM115 - closed by _place or close()
         except OSError:
@@ -355,8 +357,8 @@ class Store:
         fh.close()
         part.unlink(missing_ok=True)
 
-    def _new_part(self) -> Path:
-        return self.tmp / f"{self._tmp_prefix}-{next(self._tmp_counter)}.part"
+    def _new_part(self, suffix: str = ".part") -> Path:
+        return self.tmp / f"{self._tmp_prefix}-{next(self._tmp_counter)}{suffix}"
 
     def _open_part(self) -> tuple[Path, typing.BinaryIO]:
         """A new temporary file under ``tmp/``: the spare one, when there is one."""
@@ -379,12 +381,13 @@ class Store:
         self.close()
 
     def _clean_tmp(self) -> None:
-        """Remove partial files left by a crash: they were never acknowledged."""
-        for f in self.tmp.glob("*.part"):
-            try:
-                f.unlink()
-            except OSError:
-                pass
+        """Remove partial files left by a crash (never acknowledged), and spare ones."""
+        for pattern in ("*.part", "*.spare"):
+            for f in self.tmp.glob(pattern):
+                try:
+                    f.unlink()
+                except OSError:
+                    pass
 
     def _drop_broken(self) -> int:
         """After a crash of the machine: drop the index rows of files that are missing, of
