@@ -216,7 +216,8 @@ class QueueRunner:
                             if marked != item.id:
                                 self.queue.mark_sending(item.id)
                             marked = None
-                            out = session.send(item.instance())
+                            out = session.send(item.instance(),
+                                               then=remaining[0].instance() if remaining else None)
                             follow = (remaining[0].id if remaining and out.category != "failure"
                                       and not self._stop.is_set() else None)
                             state, retry_at = self.queue.record_outcome(item.id, out, job, next_item_id=follow)

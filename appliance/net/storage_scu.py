@@ -448,6 +448,8 @@ class StorageSession:
         self.ae_title = ae_title
         self.message_id = 0
         self._classes_sent: dict[str, bool] = {}
+        self._then: InstanceFile | None = None  # sent next (see send)
+        self._prefetched: "tuple[Path, tuple[Part10Meta, bytes] | str] | None" = None
         # sop class -> accepted transfer syntaxes in proposal (context id) order
         self.accepted: dict[str, list[str]] = {}
         self._context_ids: dict[tuple[str, str], int] = {}
@@ -536,20 +538,39 @@ class StorageSession:
                 time.sleep(0.0001)
             time.sleep(0.002)
 
-    def _send_file(self, inst: InstanceFile, transfer_syntax: str) -> Dataset | str:
-        """C-STORE the file of *inst* as it is; the response status, or why it was not sent."""
-        with open(inst.path, "rb") as fh:
+    @staticmethod
+    def _read(path: Path) -> "tuple[Part10Meta, bytes] | str":
+        """A file's File Meta Information and its data set bytes, or why it cannot be sent."""
+        with open(path, "rb") as fh:
             head = fh.read(_META_PEEK)
             meta = split_part10(head)
             if meta is None:  # a meta group longer than the peek, or not Part 10: look at all of it
                 head += fh.read()
                 meta = split_part10(head)
                 if meta is None:
-                    return f"{inst.path} is no longer a DICOM Part 10 file with File Meta Information"
-                data = head[meta.offset:]
-            else:
-                fh.seek(meta.offset)
-                data = fh.read()
+                    return f"{path} is no longer a DICOM Part 10 file with File Meta Information"
+                return meta, head[meta.offset:]
+            fh.seek(meta.offset)
+            return meta, fh.read()
+
+    def _prefetch(self) -> None:
+        """Read the file of the instance sent next (:meth:`send` ``then``) while the peer works
+        on this one: the read is then off the path between two requests."""
+        nxt, self._then = self._then, None
+        if nxt is None or not self.fast or nxt.size > READ_WHOLE_LIMIT:
+            return
+        try:
+            self._prefetched = (nxt.path, self._read(nxt.path))
+        except OSError:
+            self._prefetched = None  # read (and reported) when it is sent
+
+    def _send_file(self, inst: InstanceFile, transfer_syntax: str) -> Dataset | str:
+        """C-STORE the file of *inst* as it is; the response status, or why it was not sent."""
+        prefetched, self._prefetched = self._prefetched, None
+        loaded = prefetched[1] if prefetched is not None and prefetched[0] == inst.path else self._read(inst.path)
+        if isinstance(loaded, str):
+            return loaded
+        meta, data = loaded
         if meta.sop_instance_uid != inst.sop_instance_uid:
             return f"{inst.path} now holds another instance ({meta.sop_instance_uid})"
         if not data:
@@ -574,6 +595,7 @@ class StorageSession:
         else:
             for pdata in fragments:
                 dul.send_pdu(pdata)
+        self._prefetch()
         _, rsp = self.assoc.dimse.get_msg(block=True)
         if rsp is None:  # aborted, connection closed or DIMSE time-out
             self._no_response()
@@ -600,9 +622,14 @@ class StorageSession:
             LOGGER.error("no C-STORE response from %s within the DIMSE time-out: aborting", self.node)
             self.assoc.abort()
 
-    def send(self, inst: InstanceFile) -> StoreOutcome:
-        """Send one instance; never raises for DICOM or codec problems (they are outcomes)."""
+    def send(self, inst: InstanceFile, then: InstanceFile | None = None) -> StoreOutcome:
+        """Send one instance; never raises for DICOM or codec problems (they are outcomes).
+
+        *then*: the instance the caller sends next on this session, if it knows; its file is
+        read while the peer works on this one.
+        """
         t0 = time.perf_counter()
+        self._then = then
 
         def outcome(category: Category, status: int | None, ts: str | None, converted: bool, error: str,
                     lost: bool = False) -> StoreOutcome:
