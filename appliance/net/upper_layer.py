@@ -1,37 +1,45 @@
-"""A faster DICOM Upper Layer for the acceptor: pynetdicom's, with its polling replaced by waits.
+"""A faster DICOM Upper Layer: pynetdicom's, with its polling replaced by waits.
 
 pynetdicom 3.0 runs two threads per association that poll: the DUL reactor sleeps 1 ms
-whenever it has nothing to do (so a C-STORE response the handler queued waits up to 1 ms
-before it is written, and the first PDU of the next request up to 1 ms before it is read),
-and the association reactor sleeps 1 ms before every look at its message queue (so every
-received request waits up to 1 ms before its handler runs). Each P-DATA-TF PDU is read 4096
+whenever it has nothing to do (so a response queued waits up to 1 ms before it is written,
+and the first PDU of the next message up to 1 ms before it is read), and the association
+reactor sleeps 1 ms before every look at its message queue. Each P-DATA-TF PDU is read 4096
 bytes per ``recv``, decoded into objects and passed through two events and the state machine
-(~0.1 ms per PDU), and every C-STORE response is encoded with two pydicom encodes (~0.5 ms
-for ~100 bytes). Profiling ``storescu`` into
-``vscanner serve`` showed these, with pynetdicom's per-PDU logging handlers, as the largest
-share of the per-instance time after the store's fsyncs.
+(~0.1 ms per PDU); each PDU sent takes the same way back; every command set is decoded and
+encoded with pydicom, and every request is handed from the DUL thread to the association's
+and its response back. Profiling ``storescu`` into ``vscanner serve`` and ``vscanner send``
+into ``storescp`` showed these as the largest share of the per-instance time.
 
-This module changes when the threads wake up, how P-DATA is read and how a C-STORE response
-is encoded, by subclassing (never patching) pynetdicom:
+This module changes when the threads wake up, how P-DATA is read and written, and how
+C-STORE messages are decoded and encoded, by subclassing (never patching) pynetdicom:
 
 - :class:`EventDrivenDUL` waits in ``select`` on the association's socket and on a wake-up
   socket that :meth:`~EventDrivenDUL.send_pdu` and :meth:`~EventDrivenDUL.kill_dul` signal,
   instead of sleeping. It reads each PDU in one piece and hands the PDVs of a P-DATA-TF
   received in the data transfer state straight to the DIMSE provider (what the state
-  machine's DT-2 does); every other PDU goes through pynetdicom's decoding, events and
-  state machine.
+  machine's DT-2 does), and writes the queued P-DATA with one ``sendmsg`` (DT-1); every
+  other PDU goes through pynetdicom's decoding, events and state machine. A C-STORE-RQ
+  (acceptor) or C-STORE-RSP (requestor) is recognised from its command set
+  (:func:`parse_store_command`, :func:`parse_store_response`); anything else, and any
+  command set these parsers do not fully understand, goes to pynetdicom's DIMSE provider.
 - :class:`AcceptorDIMSE` encodes C-STORE responses with :func:`encode_store_response` (the
   same bytes; anything unusual still goes through pynetdicom).
-- :class:`AcceptorAssociation` uses both, and its reactor waits on the DIMSE message queue
-  (at most 1 ms, as before, so release, abort and time-outs are noticed as quickly) instead
-  of sleeping before every look; the pause protocol (``_reactor_checkpoint``) is unchanged.
-  pynetdicom's standard logging handlers are unbound unless its log is at DEBUG.
+- :class:`AcceptorAssociation` uses both; a complete C-STORE request is served by
+  pynetdicom's Storage service class in the DUL thread when the association's own thread is
+  idle (:meth:`AcceptorAssociation.serve_inline`), else queued to it. Its reactor waits on
+  the DIMSE message queue instead of sleeping before every look; the pause protocol
+  (``_reactor_checkpoint``) is unchanged. pynetdicom's standard logging handlers are
+  unbound unless its log is at DEBUG.
+- :class:`ResponseSafeAssociation` (the base of all these associations) gives a response
+  its reactor took by mistake back to the ``send_*`` call waiting for it.
 - :class:`ProductAE` makes ``start_server`` use them (through pynetdicom's documented
-  ``server_class`` / ``request_handler`` parameters).
+  ``server_class`` / ``request_handler`` parameters); :class:`RequestorAE` does the same
+  for the associations ``associate`` requests (:class:`RequestorAssociation`).
 
 The subclasses override private methods of pynetdicom 3.0.x. With any other pynetdicom
-version (:data:`SUPPORTED` is False) :class:`ProductAE` behaves exactly like ``pynetdicom.AE``.
-TLS sockets keep pynetdicom's own loop (``select`` cannot see data the TLS layer buffered).
+version (:data:`SUPPORTED` is False) :class:`ProductAE` and :class:`RequestorAE` behave
+exactly like ``pynetdicom.AE``. TLS sockets keep pynetdicom's own loop (``select`` cannot
+see data the TLS layer buffered).
 """
 
 from __future__ import annotations
