@@ -29,6 +29,7 @@ from typing import Any, Callable, Sequence, Union
 
 import pycdlib
 
+from ..store.index import fsync_path
 from .errors import MediaError, WriteError
 
 Progress = Callable[[int, int], None]
@@ -318,7 +319,7 @@ def write_iso(
                     os.fsync(fh.fileno())
             os.replace(part, out)
             if durable:
-                _fsync_dir(out.parent)
+                fsync_path(out.parent)
         except OSError as exc:
             raise WriteError(f"cannot write {out}: {exc.strerror or exc}",
                              "check free space and permissions of the output folder") from exc
@@ -326,14 +327,6 @@ def write_iso(
     finally:
         iso.close()
         part.unlink(missing_ok=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _normal(name: str) -> str:

@@ -319,19 +319,20 @@ class Store:
                 for item in batch:
                     if item is not None:
                         path, folder = item
-                        if self._fsync_quietly(path, _fsync_file):
+                        if self._fsync_quietly(path):
                             folders[folder] = None
                 for folder in folders:
-                    self._fsync_quietly(folder, _fsync_dir)
+                    self._fsync_quietly(folder)
             finally:
                 for _ in batch:
                     self._syncs.task_done()
             if None in batch:
                 return
 
-    def _fsync_quietly(self, path: Path, sync: typing.Callable[[Path], None]) -> bool:
+    def _fsync_quietly(self, path: Path) -> bool:
+        """fsync *path* (a file or a folder); an error is logged and kept, not raised."""
         try:
-            sync(path)
+            fsync_path(path)
             return True
         except FileNotFoundError:
             return False  # replaced or removed meanwhile
@@ -575,7 +576,7 @@ class Store:
                     self._folders.add(folder)
                     os.replace(part, final)
                 if sync:
-                    _fsync_dir(folder)
+                    fsync_path(folder)
                 self._index_locked(ds, record)
             except (OSError, sqlite3.Error) as exc:
                 part.unlink(missing_ok=True)
@@ -959,15 +960,8 @@ def parse_header(part10: bytes, extra_keywords: tuple[str, ...] = ()) -> Dataset
         raise StoreError(f"the data set cannot be parsed: {exc}") from exc
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file or a folder (its entries) by name."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -984,4 +978,4 @@ def _make_dirs_durable(folder: Path, top: Path) -> None:
         p = p.parent
     for d in reversed(missing):
         d.mkdir(exist_ok=True)
-        _fsync_dir(d.parent)
+        fsync_path(d.parent)
