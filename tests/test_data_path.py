@@ -23,6 +23,7 @@ from pynetdicom import AE, build_context, evt
 from pynetdicom.dimse_messages import C_STORE_RQ, C_STORE_RSP
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dsutils import encode
+from pynetdicom.pdu import P_DATA_TF
 
 from appliance.config import resolve_node
 from appliance.jobs import JobQueue, QueueRunner
@@ -30,6 +31,7 @@ from appliance.net.server import Server
 from appliance.net.storage_scu import (
     StorageSession,
     encode_store_request,
+    p_data_buffers,
     p_data_fragments,
     plan_contexts,
     read_instance_header,
@@ -132,6 +134,14 @@ def test_store_response_and_request_are_pynetdicoms():
         ours = [p.presentation_data_value_list
                 for p in p_data_fragments(3, encode_store_request(65535, CTImageStorage, "1.2.3.45"), data, max_pdu)]
         assert ours == stock
+        # the same PDUs as the bytes a sending thread writes itself: pynetdicom's encoding of each
+        pdus = []
+        for primitive in msg.encode_msg(3, max_pdu):
+            pdu = P_DATA_TF()
+            pdu.from_primitive(primitive)
+            pdus.append(pdu.encode())
+        buffers = p_data_buffers(3, encode_store_request(65535, CTImageStorage, "1.2.3.45"), data, max_pdu)
+        assert b"".join(bytes(b) for b in buffers) == b"".join(pdus)
 
 
 def test_part10_split_and_header_without_pydicom(tmp_path):

@@ -341,3 +341,46 @@ def test_a_response_the_reactor_takes_while_a_sender_waits_goes_back_to_it(tmp_p
     finally:
         assoc._reactor_checkpoint.set()
         assoc.release()
+
+
+def test_a_peer_that_stops_reading_ends_the_association_after_the_dimse_timeout(tmp_path, caplog):
+    """The sending thread writes a request's PDUs itself; when the peer takes none of them for
+    the DIMSE time-out the connection is closed and the instance reported lost, instead of
+    the sender hanging in the write. The peer here is pynetdicom whose PDU handler blocks
+    its reader after the first PDU, so the socket buffers fill up."""
+    import threading
+
+    from pynetdicom import evt
+
+    from appliance.config import Node
+    from appliance.net.storage_scu import StorageSession, plan_contexts, read_instance_header
+
+    big = ct_image(seed=41)
+    big.Rows, big.Columns = 2048, 6144  # a 25 MB data set: more than loopback's socket buffers
+    big.PixelData = b"\0" * (2048 * 6144 * 2)
+    path = tmp_path / "big.dcm"
+    big.save_as(path, enforce_file_format=True)
+    gate = threading.Event()
+
+    def hold(event):  # runs in the peer's reader thread: it reads no more until the gate opens
+        if type(event.pdu).__name__ == "P_DATA_TF":
+            gate.wait(30)
+
+    peer = AE(ae_title="STUCK")
+    peer.add_supported_context(CTImageStorage, ExplicitVRLittleEndian)
+    port = free_port()
+    server = peer.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_PDU_RECV, hold)])
+    profile = find_profile("syngo-ct-va50a")
+    inst = read_instance_header(path)
+    contexts = plan_contexts(profile, [inst.sop_class_uid])[0]
+    try:
+        with StorageSession.open(profile, Node(ae_title="STUCK", host="127.0.0.1", port=port), "VSCANNER", contexts) as session:
+            session.assoc.dimse_timeout = 1.0
+            with caplog.at_level("ERROR"):
+                out = session.send(inst)
+        assert out.category == "failure" and out.connection_lost
+        assert out.elapsed < 15
+        assert "cannot write to the peer" in caplog.text
+    finally:
+        gate.set()
+        server.shutdown()

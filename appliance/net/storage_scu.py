@@ -37,6 +37,7 @@ __all__ = [
     "split_part10",
     "encode_store_request",
     "p_data_fragments",
+    "p_data_buffers",
     "StoreOutcome",
     "StorageSession",
     "plan_contexts",
@@ -58,7 +59,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal, Sequence
+from typing import Any, Iterator, Literal, Sequence
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -293,10 +294,10 @@ def encode_store_request(message_id: int, sop_class_uid: str, sop_instance_uid: 
     return element(0x0000, struct.pack("<L", len(body))) + body
 
 
-def p_data_fragments(context_id: int, command: bytes, dataset: bytes | memoryview, max_pdu: int) -> Iterator[P_DATA]:
-    """P-DATA primitives carrying one DIMSE message, each PDV within the peer's *max_pdu*
-    (the PDV list of a P-DATA-TF PDU; 0 = unlimited), as pynetdicom fragments them: the command
-    set in its own PDUs, then the data set (PS3.8 E.2 message control headers)."""
+def _fragments(command: bytes, dataset: bytes | memoryview, max_pdu: int) -> Iterator[tuple[int, memoryview]]:
+    """(message control header, bytes) of each PDV of one DIMSE message, each PDV within the
+    peer's *max_pdu* (0 = unlimited), as pynetdicom fragments them: the command set in its own
+    PDUs, then the data set (PS3.8 E.2)."""
     size = max_pdu - 6 if max_pdu else max(len(command), len(dataset), 1)
     for flags, payload in ((0x01, memoryview(command)), (0x00, memoryview(dataset))):
         total = len(payload)
@@ -304,13 +305,34 @@ def p_data_fragments(context_id: int, command: bytes, dataset: bytes | memoryvie
         while True:
             end = min(start + size, total)
             last = 0x02 if end >= total else 0x00
-            pdata = P_DATA()
-            fragment = b"".join((bytes((flags | last,)), payload[start:end]))  # message control header + bytes
-            pdata.presentation_data_value_list.append((context_id, fragment))
-            yield pdata
+            yield flags | last, payload[start:end]
             if last:
                 break
             start = end
+
+
+def p_data_fragments(context_id: int, command: bytes, dataset: bytes | memoryview, max_pdu: int) -> Iterator[P_DATA]:
+    """P-DATA primitives carrying one DIMSE message, one PDV each (:func:`_fragments`)."""
+    for control, fragment in _fragments(command, dataset, max_pdu):
+        pdata = P_DATA()
+        pdata.presentation_data_value_list.append((context_id, b"".join((bytes((control,)), fragment))))
+        yield pdata
+
+
+# a P-DATA-TF PDU with one PDV, up to its data: PDU type, reserved, PDU length; PDV item
+# length, presentation context ID, message control header (PS3.8 9.3.5, E.2)
+_P_DATA_HEAD = struct.Struct(">BBLLBB")
+
+
+def p_data_buffers(context_id: int, command: bytes, dataset: bytes | memoryview, max_pdu: int) -> list[Any]:
+    """The P-DATA-TF PDUs of :func:`p_data_fragments` as the bytes to write, in order: each
+    PDU's 12-byte head, then its fragment (a view of *command* or *dataset*, not a copy)."""
+    buffers: list[Any] = []
+    for control, fragment in _fragments(command, dataset, max_pdu):
+        n = len(fragment)
+        buffers.append(_P_DATA_HEAD.pack(0x04, 0, n + 6, n + 2, context_id, control))
+        buffers.append(fragment)
+    return buffers
 
 
 # --- instances ---------------------------------------------------------------------------------
@@ -588,12 +610,14 @@ class StorageSession:
         except UnicodeEncodeError:
             return f"{inst.path}: its File Meta Information holds a UID that is not ASCII"
         self._pause_reactor()
-        fragments = p_data_fragments(context_id, command, data, self.assoc.acceptor.maximum_length or 0)
+        max_pdu = self.assoc.acceptor.maximum_length or 0
         dul = self.assoc.dul
-        if hasattr(dul, "send_pdus"):  # the event-driven upper layer: queued together, one wake-up
-            dul.send_pdus(list(fragments))
+        if hasattr(dul, "write_p_data") and dul.write_p_data(p_data_buffers(context_id, command, data, max_pdu)):
+            pass  # the event-driven upper layer, in the data transfer state: written from this thread
+        elif hasattr(dul, "send_pdus"):  # queued together, one wake-up
+            dul.send_pdus(list(p_data_fragments(context_id, command, data, max_pdu)))
         else:
-            for pdata in fragments:
+            for pdata in p_data_fragments(context_id, command, data, max_pdu):
                 dul.send_pdu(pdata)
         self._prefetch()
         _, rsp = self.assoc.dimse.get_msg(block=True)

@@ -227,6 +227,8 @@ class EventDrivenDUL(GuardedDUL):
         self._store: tuple[int, dict[str, Any], BytesIO] | None = None
         # what the state machine gives the association (A-RELEASE, A-ABORT indications) wakes it
         self.to_user_queue = _NotifyingQueue(self._wake_association)
+        # held by the reactor while it works (not while it waits), and by write_p_data
+        self._io = threading.Lock()
 
     def _wake_association(self) -> None:
         messages = getattr(getattr(self.assoc, "dimse", None), "msg_queue", None)
@@ -256,6 +258,33 @@ class EventDrivenDUL(GuardedDUL):
             DULServiceProvider.send_pdu(self, primitive)
         if threading.current_thread() is not self:
             self._wake()
+
+    def write_p_data(self, buffers: list[Any]) -> bool:
+        """Write the P-DATA-TF PDUs of one message (*buffers*: their bytes in order) from the
+        calling thread, as the reactor's DT-1 would, without handing them to the reactor; False
+        when that cannot be done here (then queue the P-DATA primitives with :meth:`send_pdus`).
+
+        Only in the data transfer state with nothing queued for or by the reactor, on a plain
+        socket, and when no handler wants EVT_PDU_SENT/EVT_DATA_SENT. The reactor does not run
+        while the PDUs are written (it works under the same lock). A peer that takes none of
+        them within the DIMSE time-out, or a connection that fails, ends the association as a
+        closed connection does (Evt17): the waiting request then gets no response.
+        """
+        sock = self._plain_socket()
+        if sock is None or threading.current_thread() is self:
+            return False
+        with self._io:
+            if (self.state_machine.current_state != "Sta6" or not self.to_provider_queue.empty()
+                    or not self.event_queue.empty() or self.assoc.get_handlers(evt.EVT_PDU_SENT)
+                    or self.assoc.get_handlers(evt.EVT_DATA_SENT)):
+                return False
+            try:
+                _send_all(sock, buffers, timeout=self.assoc.dimse_timeout)
+            except OSError as exc:
+                _DUL_LOG.error("cannot write to the peer (%s): closing the connection", exc or "timed out")
+                self.event_queue.put("Evt17")
+                self._wake()
+        return True
 
     def kill_dul(self) -> None:  # noqa: D102
         super().kill_dul()
@@ -658,42 +687,59 @@ class EventDrivenDUL(GuardedDUL):
                 sleep = True
             if sleep:
                 self._wait()
-            if self._kill_thread:
-                break
-            if self.artim_timer.expired:
-                self.event_queue.put("Evt18")
-            try:
-                if self._send_p_data() or self._process_recv_primitive():
-                    pass
-                elif self._is_transport_event():
-                    self._idle_timer.restart()
-            except Exception as exc:  # as pynetdicom: abort on any error in the reactor
-                _DUL_LOG.error("Exception in DUL.run(), aborting association")
-                _DUL_LOG.exception(exc)
-                abort_pdu = A_ABORT_RQ()
-                abort_pdu.source = 0x02
-                abort_pdu.reason_diagnostic = 0x00
-                if self.socket is not None:
-                    self.socket.send(abort_pdu.encode())
-                self.assoc.is_aborted = True
-                self.assoc.is_established = False
-                self.assoc._kill = True
-                self._kill_thread = True
+            with self._io:
+                step = self._step()
+            if step is None:
                 return
-            try:
-                event = self.event_queue.get(block=False)
-            except queue.Empty:
-                sleep = True
-                continue
-            self.state_machine.do_action(event)
-            sleep = False
+            sleep = step
+
+    def _step(self) -> bool | None:
+        """One pass of the reactor loop: True when it found nothing to do (then it waits),
+        None when the reactor ends."""
+        if self._kill_thread:
+            return None
+        if self.artim_timer.expired:
+            self.event_queue.put("Evt18")
+        try:
+            if self._send_p_data() or self._process_recv_primitive():
+                pass
+            elif self._is_transport_event():
+                self._idle_timer.restart()
+        except Exception as exc:  # as pynetdicom: abort on any error in the reactor
+            _DUL_LOG.error("Exception in DUL.run(), aborting association")
+            _DUL_LOG.exception(exc)
+            abort_pdu = A_ABORT_RQ()
+            abort_pdu.source = 0x02
+            abort_pdu.reason_diagnostic = 0x00
+            if self.socket is not None:
+                self.socket.send(abort_pdu.encode())
+            self.assoc.is_aborted = True
+            self.assoc.is_established = False
+            self.assoc._kill = True
+            self._kill_thread = True
+            return None
+        try:
+            event = self.event_queue.get(block=False)
+        except queue.Empty:
+            return True
+        self.state_machine.do_action(event)
+        return False
 
 
-def _send_all(sock: socket.socket, buffers: list[Any]) -> None:
-    """Write *buffers* in order, with as few ``sendmsg`` calls as the socket allows."""
+def _send_all(sock: socket.socket, buffers: list[Any], timeout: float | None = None) -> None:
+    """Write *buffers* in order, with as few ``sendmsg`` calls as the socket allows; with a
+    *timeout*, TimeoutError when the peer has taken nothing for that long."""
     views = [memoryview(b).cast("B") for b in buffers]
     while views:
-        sent = sock.sendmsg(views)
+        if timeout is None:
+            sent = sock.sendmsg(views)
+        else:
+            try:
+                sent = sock.sendmsg(views, [], socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                if not select.select([], [sock], [], timeout)[1]:
+                    raise TimeoutError(f"the peer took no data for {timeout:g} s") from None
+                continue
         while views and sent >= len(views[0]):
             sent -= len(views[0])
             views.pop(0)
