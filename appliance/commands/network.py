@@ -12,6 +12,7 @@ __all__ = ["register", "add_serve_security_arguments", "serve_security"]
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
@@ -53,6 +54,20 @@ def _data(args: argparse.Namespace, site) -> Path:  # type: ignore[no-untyped-de
     return Path(getattr(args, "data", None) or site.local.data)
 
 
+def _files_under(folder: str) -> list[str]:
+    """The files in *folder* and its subfolders (symbolic links followed), in path order."""
+    found: list[str] = []
+    todo = [folder]
+    while todo:
+        with os.scandir(todo.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    todo.append(entry.path)
+                elif entry.is_file():
+                    found.append(entry.path)
+    return sorted(found, key=lambda path: path.split(os.sep))
+
+
 def collect_instances(paths: Iterable[str]):  # type: ignore[no-untyped-def]
     """DICOM files named on the command line; folders are searched recursively.
 
@@ -67,9 +82,9 @@ def collect_instances(paths: Iterable[str]):  # type: ignore[no-untyped-def]
     for text in paths:
         p = Path(text)
         if p.is_dir():
-            for f in sorted(x for x in p.rglob("*") if x.is_file()):
+            for f in _files_under(str(p.resolve())):
                 try:
-                    inst = read_instance_header(f)
+                    inst = read_instance_header(f, resolve=False)  # (the folder is resolved)
                 except UsageError:
                     LOGGER.debug("skipped %s: not a DICOM file", f)
                     continue

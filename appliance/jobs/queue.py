@@ -92,7 +92,11 @@ CREATE TABLE IF NOT EXISTS item (
     committed_at REAL,
     UNIQUE (destination, sop_instance_uid)
 );
-CREATE INDEX IF NOT EXISTS item_job ON item(job_id, state);
+-- by job; and the items due for sending (an index on the state would change with every
+-- item sent: two more pages written per instance)
+DROP INDEX IF EXISTS item_job;
+CREATE INDEX IF NOT EXISTS item_job_id ON item(job_id);
+CREATE INDEX IF NOT EXISTS item_queued ON item(job_id, next_attempt_at) WHERE state='queued';
 CREATE INDEX IF NOT EXISTS item_txn ON item(commit_transaction_uid);
 CREATE TABLE IF NOT EXISTS commitment (
     transaction_uid TEXT PRIMARY KEY,

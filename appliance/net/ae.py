@@ -21,7 +21,6 @@ __all__ = [
 
 import logging
 import re
-import socket
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Sequence
@@ -38,25 +37,12 @@ from .policy import AcceptancePolicy, AfterResponse
 from .query_retrieve_scp import MODELS, QueryRetrieveContext, handle_find, handle_get, handle_move, handle_sop_extended
 from .storage_commitment_scp import CommitmentContext, handle_n_action
 from .storage_scp import StorageContext, handle_store
-from .upper_layer import ProductAE
+from .upper_layer import ProductAE, set_nodelay
 
 LOGGER = logging.getLogger(__name__)
 
 # pynetdicom's default when a timeout is 0 ("none") in a profile.
 _NO_TIMEOUT = None
-
-
-def set_nodelay(event) -> None:  # type: ignore[no-untyped-def]
-    """``EVT_CONN_OPEN`` handler: disable Nagle's algorithm on the association's socket.
-
-    Without it every C-STORE on Linux loopback waits ~45 ms for a delayed ACK.
-    """
-    sock = event.assoc.dul.socket.socket if event.assoc.dul.socket else None
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError as exc:  # e.g. the peer already closed
-            LOGGER.debug("TCP_NODELAY not set: %s", exc)
 
 
 def register_private_classes(profile: Profile) -> None:

@@ -378,7 +378,7 @@ def _local_server_running(profile: Profile, ae_title: str, host: str, port: int)
     """True when a storage SCP answers C-ECHO as *ae_title* on host:port (a `vscanner serve`)."""
     from pynetdicom import AE
 
-    from .ae import set_nodelay
+    from .upper_layer import set_nodelay
 
     import socket
 

@@ -2,7 +2,7 @@
 
 One helper, :func:`open_association`, builds a requesting AE from the profile (implementation
 identity, max PDU, timeouts), proposes the given presentation contexts, sets TCP_NODELAY on
-the socket through :func:`appliance.net.ae.set_nodelay` bound to ``EVT_CONN_OPEN``, and turns
+the socket through :func:`appliance.net.upper_layer.set_nodelay` bound to ``EVT_CONN_OPEN``, and turns
 every way an association can fail into a :class:`~appliance.errors.NetworkError` that names
 the node and says what to check.
 The services log one INFO line per association (what was done, with whom, the outcome).
@@ -49,7 +49,7 @@ from pynetdicom.association import Association
 from ..config import Node
 from ..errors import NetworkError, UsageError
 from ..profile import Profile
-from .ae import set_nodelay
+from .upper_layer import set_nodelay
 from .upper_layer import RequestorAE
 
 LOGGER = logging.getLogger(__name__)

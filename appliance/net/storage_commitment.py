@@ -43,7 +43,7 @@ from pynetdicom import AE, evt
 from ..config import Node
 from ..errors import NetworkError
 from ..profile import Profile
-from .ae import set_nodelay
+from .upper_layer import set_nodelay
 from .requestor import Context, open_association, status_text
 
 LOGGER = logging.getLogger(__name__)

@@ -349,8 +349,11 @@ class InstanceFile:
     size: int
 
 
-def read_instance_header(path: str | Path) -> InstanceFile:
+def read_instance_header(path: str | Path, *, resolve: bool = True) -> InstanceFile:
     """Read the identifying UIDs of a DICOM Part 10 file (pixel data is not read).
+
+    The path kept is the file's resolved path; with *resolve* False, *path* as given (for
+    absolute paths already resolved).
 
     The File Meta Information says what the file holds (Media Storage SOP Class/Instance
     UID, Transfer Syntax UID); it is read without pydicom when it is complete. Otherwise the
@@ -372,7 +375,8 @@ def read_instance_header(path: str | Path) -> InstanceFile:
         raise UsageError(f"{path}: not a DICOM Part 10 file ({exc})",
                          "give DICOM files (with the 'DICM' preamble)") from None
     if meta is not None:
-        return InstanceFile(path.resolve(), meta.sop_class_uid, meta.sop_instance_uid, meta.transfer_syntax_uid, size)
+        return InstanceFile(path.resolve() if resolve else path, meta.sop_class_uid, meta.sop_instance_uid,
+                            meta.transfer_syntax_uid, size)
     try:
         ds = dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"])
     except FileNotFoundError:
@@ -388,7 +392,7 @@ def read_instance_header(path: str | Path) -> InstanceFile:
             f"{path}: DICOM file without Transfer Syntax, SOP Class or SOP Instance UID",
             "write the file with its File Meta Information (pydicom: enforce_file_format=True)",
         )
-    return InstanceFile(path.resolve(), str(sop_class), str(sop_uid), str(ts), size)
+    return InstanceFile(path.resolve() if resolve else path, str(sop_class), str(sop_uid), str(ts), size)
 
 
 def transcode(ds: Dataset, target_ts: str) -> Dataset:

@@ -57,6 +57,7 @@ __all__ = [
     "parse_store_command",
     "parse_store_response",
     "quiet_standard_handlers",
+    "set_nodelay",
 ]
 
 import logging
@@ -200,6 +201,19 @@ class GuardedDUL(DULServiceProvider):
         # a Thread that was never started is not alive either; only a finished one counts
         return getattr(self, "_started", None) is not None and self._started.is_set()
 
+
+
+def set_nodelay(event) -> None:  # type: ignore[no-untyped-def]
+    """``EVT_CONN_OPEN`` handler: disable Nagle's algorithm on the association's socket.
+
+    Without it every C-STORE on Linux loopback waits ~45 ms for a delayed ACK.
+    """
+    sock = event.assoc.dul.socket.socket if event.assoc.dul.socket else None
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as exc:  # e.g. the peer already closed
+            LOGGER.debug("TCP_NODELAY not set: %s", exc)
 
 
 class EventDrivenDUL(GuardedDUL):
