@@ -68,6 +68,26 @@ def test_isoinfo_lists_the_burned_file_set(tmp_path):
     assert not [p for p in (tmp_path / "out").iterdir() if p.name != "cd.iso"]  # no staging left behind
 
 
+def test_what_is_burned_from_folders_and_named_files(tmp_path):
+    """In a folder, files that are not DICOM (short, text, no DICM prefix) and DICOMDIRs are left
+    out; a named file that is not DICOM, or does not exist, is an error."""
+    files = make_exam(tmp_path / "in", series=1, per_series=2)
+    (tmp_path / "in" / "notes.txt").write_text("not an image\n")
+    (tmp_path / "in" / "short").write_bytes(b"DICM")
+    (tmp_path / "in" / "nodicm.dcm").write_bytes(b"\0" * 400)
+    (tmp_path / "in" / "DICOMDIR").write_bytes(files[0].read_bytes())
+    r = burn(MR, [tmp_path / "in"], out=tmp_path / "cd.iso")
+    assert r.instances == 2
+    r = burn(MR, [files[0]], out=tmp_path / "one.iso")
+    assert r.instances == 1
+    for name in ("notes.txt", "short", "nodicm.dcm"):
+        with pytest.raises(MediaError, match="is not a DICOM Part 10 file"):
+            burn(MR, [files[1], tmp_path / "in" / name], out=tmp_path / "bad.iso")
+    with pytest.raises(MediaError, match="does not exist"):
+        burn(MR, [tmp_path / "in" / "missing.dcm"], out=tmp_path / "bad.iso")
+    assert not (tmp_path / "bad.iso").exists()
+
+
 def test_round_trip_burn_import_identical_instances(tmp_path):
     files = make_exam(tmp_path / "in") + make_exam(tmp_path / "ct", series=2, per_series=2, kind="CT")
     r = burn(CT, [tmp_path / "in", tmp_path / "ct"], out=tmp_path / "cd.iso")

@@ -54,8 +54,8 @@ from .application_profiles import EXPLICIT_LE, ApplicationProfile, Medium, appli
 from ..security import audit
 from .deidentify import Deidentifier
 from .errors import DiscFull, MediaError
-from .fileset import (DicomdirBuilder, HeaderUnsupported, InstanceHeader, ProductFileSet, make_icon, part10_head,
-                      read_instance_header)
+from .fileset import (DicomdirBuilder, HeaderUnsupported, InstanceHeader, NotPart10, ProductFileSet, make_icon,
+                      part10_head, read_instance_header)
 from .iso import ImageFile, volume_identifier, write_iso, write_part
 from .transcode import DEFAULT_J2K_RATIO, choose_transfer_syntax, transcode
 
@@ -144,6 +144,27 @@ def _is_part10(path: Path) -> bool:
         return False
 
 
+def _candidates(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, bool]]:
+    """The files *paths* name, folders searched recursively (DICOMDIRs left out), each with
+    whether it was named itself (then it must be DICOM) rather than found in a folder."""
+    out: list[tuple[Path, bool]] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            for dirpath, dirnames, filenames in os.walk(p):
+                dirnames.sort()
+                folder = Path(dirpath)
+                out.extend((folder / f, False) for f in sorted(filenames) if f.upper() != "DICOMDIR")
+        elif p.is_file():
+            out.append((p, True))
+        else:
+            raise MediaError(f"{p} does not exist", "name DICOM files, folders, or a Study Instance UID in the store")
+    return out
+
+
+def _not_dicom(p: Path) -> MediaError:
+    return MediaError(f"{p} is not a DICOM Part 10 file", "name DICOM files or folders holding them")
+
+
 def collect_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """DICOM Part 10 files named by *paths*; folders are searched recursively.
 
@@ -151,33 +172,32 @@ def collect_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     are skipped.
     """
     out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            for dirpath, dirnames, filenames in os.walk(p):
-                dirnames.sort()
-                for f in sorted(filenames):
-                    fp = Path(dirpath) / f
-                    if f.upper() != "DICOMDIR" and _is_part10(fp):
-                        out.append(fp)
-        elif p.is_file():
-            if not _is_part10(p):
-                raise MediaError(f"{p} is not a DICOM Part 10 file", "name DICOM files or folders holding them")
+    for p, named in _candidates(paths):
+        if _is_part10(p):
             out.append(p)
-        else:
-            raise MediaError(f"{p} does not exist", "name DICOM files, folders, or a Study Instance UID in the store")
+        elif named:
+            raise _not_dicom(p)
     return out
 
 
-def scan(files: Sequence[Path]) -> list[Source]:
+def scan(files: Sequence[Path] | Sequence[tuple[Path, bool]]) -> list[Source]:
     """Read the header of every file (no pixel data); the same SOP Instance UID counts once.
 
     Headers are walked as encoded (:func:`~appliance.media.fileset.read_instance_header`,
-    kept in :attr:`Source.header` for the file-set); pydicom reads the others.
+    kept in :attr:`Source.header` for the file-set); pydicom reads the others. *files* may
+    also be ``(path, named)`` pairs not yet known to be DICOM (:func:`_candidates`): those
+    without the Part 10 prefix are then skipped, or an error when named.
     """
     seen: set[str] = set()
     out: list[Source] = []
-    for f in files:
-        src = _source_from_header(f)
+    for item in files:
+        f, named = item if isinstance(item, tuple) else (item, None)
+        try:
+            src = _source_from_header(f)
+        except NotPart10:
+            if named is False:
+                continue
+            raise _not_dicom(f) from None
         if src is None:
             src = _source_from_pydicom(f)
         if not src.sop_instance or src.sop_instance in seen:
@@ -189,8 +209,12 @@ def scan(files: Sequence[Path]) -> list[Source]:
 
 
 def _source_from_header(f: Path) -> Source | None:
+    """*f*'s source from its header walked as encoded; None when pydicom must read it.
+    Raises :class:`NotPart10` for a file without the Part 10 prefix."""
     try:
         h = read_instance_header(f)
+    except NotPart10:
+        raise
     except (HeaderUnsupported, OSError, UnicodeDecodeError):
         return None
     frames = h.number(0x00280008) or 1
@@ -635,7 +659,7 @@ def _volume_label(p: Profile, sources: Sequence[Source], given: str | None, n: i
 
 
 def _prepare(p: Profile, paths: Sequence[str | os.PathLike[str]]) -> list[Source]:
-    sources = scan(collect_files(paths))
+    sources = scan(_candidates(paths))
     if not sources:
         raise MediaError("no DICOM instances to write in " + ", ".join(map(str, paths)),
                          "name DICOM files, folders, or a Study Instance UID in the store")

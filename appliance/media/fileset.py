@@ -17,7 +17,7 @@ the tests compare that tree with the one DCMTK's ``dcmmkdir`` writes for the sam
 from __future__ import annotations
 
 __all__ = ["ProductFileSet", "DirectoryNode", "directory_tree", "make_icon", "read_dicomdir", "DicomdirBuilder",
-           "InstanceHeader", "HeaderUnsupported", "read_instance_header", "part10_head"]
+           "InstanceHeader", "HeaderUnsupported", "NotPart10", "read_instance_header", "part10_head"]
 
 import copy
 import os
@@ -282,9 +282,13 @@ class InstanceHeader:
             return 0
 
 
+class NotPart10(HeaderUnsupported):
+    """The file has no Part 10 preamble and ``DICM`` prefix: not a DICOM file."""
+
+
 def _parse_header(path: Path, buf: bytes, size: int) -> InstanceHeader:
     if len(buf) < 132 or buf[128:132] != b"DICM":
-        raise HeaderUnsupported("no DICM prefix")
+        raise NotPart10("no DICM prefix")
     meta, pos, stopped = walk_data_set(buf, 132, len(buf), 0x00030000)  # group 0002
     if stopped is None:
         raise IndexError("the header continues past the data read")

@@ -49,10 +49,11 @@ def volume_identifier(label: str) -> str:
     return ident or "DICOM"
 
 
-def _check_component(name: str, where: Path) -> None:
+def _check_component(path: tuple[str, ...], i: int) -> None:
+    name = path[i]
     if not (0 < len(name) <= 8) or _D_CHARS.search(name):
         raise MediaError(
-            f"{where} is not a DICOM File ID component (1-8 characters A-Z, 0-9, _)",
+            f"{Path(*path[: i + 1])} is not a DICOM File ID component (1-8 characters A-Z, 0-9, _)",
             "write the file-set with appliance.media (PS3.10 §8.5 names) before imaging it",
         )
 
@@ -251,8 +252,8 @@ def _build(tree: Tree, volume_label: str, joliet: bool, application: str) -> pyc
     )
     made: set[tuple[str, ...]] = set()
     for f in tree_files(tree):
-        for i, name in enumerate(f.path):
-            _check_component(name, Path(*f.path[: i + 1]))
+        for i in range(len(f.path)):
+            _check_component(f.path, i)
         for i in range(1, len(f.path)):
             folder = f.path[:i]
             if folder not in made:
