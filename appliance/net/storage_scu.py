@@ -18,10 +18,11 @@ Policy, pure and tested without sockets:
 - :func:`classify_status` - success, warning or failure of a C-STORE response (PS3.7 C, PS3.4 B.2.3).
 
 I/O: :class:`StorageSession` holds one association and sends instance files one after another,
-logging one INFO line per association and per instance. A file sent in its own transfer syntax
+logging one INFO line per association and one line per instance (DEBUG for a success, INFO for
+a warning status, WARNING for a failure). A file sent in its own transfer syntax
 is not decoded: its File Meta Information is skipped (:func:`split_part10`) and its data set
 bytes go out as they are, after a command set built directly (:func:`encode_store_request`,
-:func:`p_data_fragments`), with pynetdicom's reactor paused once per session rather than once
+:func:`p_data_buffers`), with pynetdicom's reactor paused once per session rather than once
 per instance (see :meth:`StorageSession._send_file`). Transcoding goes through pydicom
 (``Dataset.decompress`` / ``Dataset.compress`` with the installed plugins) and keeps the SOP
 Instance UID (pydicom would mint a new one by default). The reaction to a failure (continue
@@ -537,8 +538,10 @@ class StorageSession:
     # expects nothing else on its association, so the reactor is paused once and stays
     # paused while the session sends (pynetdicom's release and abort resume it). A file
     # is read as it is, its File Meta Information skipped by split_part10, and its data set
-    # bytes go to pynetdicom's DUL as P-DATA primitives (p_data_fragments), after a command
-    # set built by encode_store_request: nothing is decoded or re-encoded with pydicom.
+    # bytes, after a command set built by encode_store_request, are written by this thread
+    # as P-DATA-TF PDUs (p_data_buffers, EventDrivenDUL.write_p_data) or, where that upper
+    # layer cannot (TLS, PDU event handlers), queued to pynetdicom's DUL as P-DATA
+    # primitives (p_data_fragments): nothing is decoded or re-encoded with pydicom.
     # (pynetdicom's DIMSE provider is bypassed for the request only; no EVT_DIMSE_SENT is
     # triggered for it. The response comes through pynetdicom's DIMSE provider.)
 

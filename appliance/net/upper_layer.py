@@ -17,8 +17,11 @@ C-STORE messages are decoded and encoded, by subclassing (never patching) pynetd
   socket that :meth:`~EventDrivenDUL.send_pdu` and :meth:`~EventDrivenDUL.kill_dul` signal,
   instead of sleeping. It reads each PDU in one piece and hands the PDVs of a P-DATA-TF
   received in the data transfer state straight to the DIMSE provider (what the state
-  machine's DT-2 does), and writes the queued P-DATA with one ``sendmsg`` (DT-1); every
-  other PDU goes through pynetdicom's decoding, events and state machine. A C-STORE-RQ
+  machine's DT-2 does), and writes the queued P-DATA with one ``sendmsg`` (DT-1). A sender
+  may also write the PDUs of a request itself (:meth:`~EventDrivenDUL.write_p_data`, in the
+  data transfer state, under the lock the reactor works under), so they go out without a
+  hand-over to the reactor. Every other PDU goes through pynetdicom's decoding, events and
+  state machine. A C-STORE-RQ
   (acceptor) or C-STORE-RSP (requestor) is recognised from its command set
   (:func:`parse_store_command`, :func:`parse_store_response`); anything else, and any
   command set these parsers do not fully understand, goes to pynetdicom's DIMSE provider.
