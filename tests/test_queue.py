@@ -257,3 +257,83 @@ def test_the_limit_an_instance_in_flight_at_the_kill_may_arrive_twice(storescp, 
             assert got.count(uid) in (1, 2)
         else:
             assert got.count(uid) == 1, uid
+
+
+# --- several associations at once ---------------------------------------------------------------
+
+
+@pytest.mark.interop
+def test_a_job_on_two_associations_at_once_reaches_dcmtk_once_each(storescp, tmp_path, monkeypatch, capsys):
+    """`send --associations 2` into storescp --fork (a process per association): both
+    associations are open at the same time, every instance arrives exactly once, each is
+    marked sent."""
+    from appliance.net import storage_scu
+
+    insts = instances(tmp_path / "in", 12)
+    peer = storescp(extra=["--fork"])
+    open_now, most = [0], [0]
+    real_open = storage_scu.StorageSession.open.__func__
+
+    def counting_open(cls, *a, **k):  # how many sessions are open at once
+        with real_open(cls, *a, **k) as session:
+            open_now[0] += 1
+            most[0] = max(most[0], open_now[0])
+            try:
+                yield session
+            finally:
+                open_now[0] -= 1
+
+    from contextlib import contextmanager
+    monkeypatch.setattr(storage_scu.StorageSession, "open", classmethod(contextmanager(counting_open)))
+    data = tmp_path / "data"
+    code = main(["send", str(tmp_path / "in"), "--to", peer.node, "--profile", "syngo-ct-va50a",
+                 "--data", str(data), "--associations", "2", "-q"])
+    assert code == 0, capsys.readouterr()
+    assert most[0] == 2
+    received = peer.received_uids()
+    assert sorted(received) == sorted(i.sop_instance_uid for i in insts)  # each exactly once
+    assert peer.log().count("Received Store Request (MsgID 1,") == 2  # two associations stored
+    with JobQueue(data) as q:
+        assert q.counts()["sent"] == 12 and all(i.attempts == 1 for i in q.items())
+
+
+def test_associations_beyond_what_the_product_initiates_are_refused(tmp_path, capsys):
+    """OASIS Velocity initiates single associations (its statement, 3.1.2)."""
+    instances(tmp_path / "in", 1)
+    code = main(["send", str(tmp_path / "in"), "--to", "STORESCP@127.0.0.1:9", "--profile", "oasis-velocity",
+                 "--data", str(tmp_path / "data"), "--associations", "2"])
+    assert code == 2
+    assert "initiates at most 1 association(s) at once" in capsys.readouterr().err
+    assert not (tmp_path / "data" / "jobs.sqlite").exists() or JobQueue(tmp_path / "data").counts()["queued"] == 0
+
+
+@pytest.mark.interop
+def test_an_association_the_peer_refuses_leaves_its_instances_to_the_other(storescp, tmp_path, monkeypatch):
+    """One of two associations is refused (here: the second one opened fails as a peer's
+    "local limit exceeded" does): the job goes on, and ends, on the association storescp
+    accepted; every instance arrives once."""
+    from contextlib import contextmanager
+
+    from appliance.errors import NetworkError
+    from appliance.net import storage_scu
+
+    real_open = storage_scu.StorageSession.open.__func__
+    opened = [0]
+
+    def open_once(cls, *a, **k):
+        opened[0] += 1
+        if opened[0] == 2:
+            raise NetworkError("C-STORE: STORESCP rejected the association from VSCANNER (local limit exceeded)")
+        with real_open(cls, *a, **k) as session:
+            yield session
+
+    monkeypatch.setattr(storage_scu.StorageSession, "open", classmethod(contextmanager(open_once)))
+    peer = storescp()
+    insts = instances(tmp_path / "in", 6)
+    with JobQueue(tmp_path / "data") as queue:
+        job_id = queue.enqueue(insts, resolve_node(peer.node), profile="syngo-mr-xa11b", calling_ae="VSCANNER").job_id
+        with QueueRunner(queue, associations=2) as runner:
+            runner.run([job_id], wait=False)
+        assert [i.state for i in queue.items(job_id)] == ["sent"] * 6
+    assert opened[0] == 2
+    assert sorted(peer.received_uids()) == sorted(i.sop_instance_uid for i in insts)

@@ -209,6 +209,7 @@ def _runner(args: argparse.Namespace, site, queue, on_event):  # type: ignore[no
         listen_port=getattr(args, "listen_port", None) or site.local.port,
         commit_wait=getattr(args, "commit_timeout", None),
         lock_timeout=getattr(args, "lock_timeout", 30.0),
+        associations=getattr(args, "associations", None) or 1,
     )
 
 
@@ -293,6 +294,12 @@ def cmd_send(args: argparse.Namespace) -> int:
         delay = args.commit_delay
     else:
         delay = (sc.delay or 0.0) if sc.timing == "delayed" else 0.0
+    limit = profile.network.max_associations_initiated
+    if args.associations < 1 or (limit and args.associations > limit):
+        raise UsageError(f"--associations {args.associations}: {profile.id} initiates "
+                         + (f"at most {limit} association(s) at once (its statement)" if limit else "at least one"),
+                         f"give --associations 1{f' to {limit}' if limit > 1 else ''}" if limit else
+                         "give --associations 1 or more")
     retries = profile.storage_scu.retries if args.retries is None else args.retries
     interval = args.retry_interval if args.retry_interval is not None else profile.storage_scu.retry_interval
     with JobQueue(_data(args, site)) as queue:
@@ -401,6 +408,10 @@ def cmd_queue(args: argparse.Namespace) -> int:
             print(f"{n} item(s) removed from {queue.path}")
             return 0
         # run
+        if args.associations < 1:
+            from ..errors import UsageError
+
+            raise UsageError(f"--associations {args.associations}: at least one", "give --associations 1 or more")
         bar = ProgressBar(enabled=not args.quiet)
         with _runner(args, site, queue, bar) as runner:
             previous = _install_stop(runner)
@@ -558,6 +569,9 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     sp.add_argument("--resend", action="store_true",
                     help="send instances again that were already sent to this node")
     sp.add_argument("--queue-only", action="store_true", help="only queue them; `vscanner queue run` sends")
+    sp.add_argument("--associations", type=int, default=1, metavar="N",
+                    help="send on N associations at once, for archives that store in parallel (default 1; at "
+                         "most what the product initiates: its network.max_associations_initiated)")
     _tls_options(sp)
     sp.set_defaults(func=cmd_send)
 
@@ -591,6 +605,8 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     sp.add_argument("--commit", action="store_true", help="retry: also commit-failed items")
     sp.add_argument("--all", action="store_true", help="purge: everything except items being sent")
     sp.add_argument("--no-wait", action="store_true", help="run: do not wait for retries or delayed commitments")
+    sp.add_argument("--associations", type=int, default=1, metavar="N",
+                    help="run: send each job on up to N associations at once (as many as its product initiates)")
     sp.add_argument("--data", type=Path, help="data folder (default: the site configuration's)")
     _commit_options(sp)
     sp.set_defaults(func=cmd_queue)

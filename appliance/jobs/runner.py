@@ -74,6 +74,9 @@ class QueueRunner:
         Overrides how long to wait for a commitment report (default: the profile's).
     lock_timeout : float
         How long to wait for another runner of the same queue to finish.
+    associations : int
+        Associations a job's instances are sent on at the same time (at most what the job's
+        product initiates, ``network.max_associations_initiated``; 0 there is no limit).
     """
 
     def __init__(
@@ -86,8 +89,12 @@ class QueueRunner:
         listen_port: int = 11112,
         commit_wait: float | None = None,
         lock_timeout: float = 0.0,
+        associations: int = 1,
     ) -> None:
+        if associations < 1:
+            raise ValueError("associations must be at least 1")
         self.queue = queue
+        self.associations = associations
         self.on_event = on_event or (lambda e: None)
         self.profile_dirs = list(profile_dirs)
         self.listen_host = listen_host
@@ -101,6 +108,7 @@ class QueueRunner:
         self._profiles: dict[str, Profile] = {}
         self._done = 0
         self._total = 0
+        self._events = threading.Lock()  # events come from every association's thread
 
     # --- control ----------------------------------------------------------------------------
 
@@ -120,10 +128,11 @@ class QueueRunner:
         self.close()
 
     def _emit(self, event: object) -> None:
-        try:
-            self.on_event(event)
-        except Exception:  # a display problem must not stop sending
-            LOGGER.exception("event callback failed for %r", event)
+        with self._events:
+            try:
+                self.on_event(event)
+            except Exception:  # a display problem must not stop sending
+                LOGGER.exception("event callback failed for %r", event)
 
     def _profile(self, ref: str) -> Profile:
         if ref not in self._profiles:
@@ -201,56 +210,116 @@ class QueueRunner:
                 for i in members:
                     groups.append(([cx for cx in contexts if cx.abstract_syntax == i.sop_class_uid], [i]))
 
+        lanes = self._lanes(profile) if profile.storage_scu.association_per_job else 1
         stop_job = ""
         for contexts, members in groups:
-            remaining = list(members)
             if stop_job:
-                self._give_up(job, remaining, stop_job)
+                self._give_up(job, list(members), stop_job)
                 continue
-            try:
-                with StorageSession.open(profile, job.node, job.calling_ae, contexts) as session:
-                    marked: int | None = None  # the next item, already marked sending with the last outcome
+            work = _Work(members, min(lanes, len(members)))
+            if work.lanes == 1:
+                self._lane(job, profile, contexts, work)
+            else:
+                LOGGER.info("job %d: %d instance(s) on %d associations at once", job.id, len(members), work.lanes)
+                errors: list[BaseException] = []
+
+                def lane() -> None:
                     try:
-                        while remaining and not self._stop.is_set():
-                            item = remaining.pop(0)
-                            if marked != item.id:
-                                self.queue.mark_sending(item.id)
-                            marked = None
-                            out = session.send(item.instance(),
-                                               then=remaining[0].instance() if remaining else None)
-                            follow = (remaining[0].id if remaining and out.category != "failure"
-                                      and not self._stop.is_set() else None)
-                            state, retry_at = self.queue.record_outcome(item.id, out, job, next_item_id=follow)
-                            if state == "sent":
-                                marked = follow
-                            self._after_send(job, item, out, state, retry_at)
-                            if out.connection_lost:
-                                stop_job = f"not sent: the association was lost ({out.error})"
-                            elif out.category == "failure" and profile.storage_scu.on_failure == "stop":
-                                session.abort()
-                                stop_job = (f"not sent: the job stopped after {item.sop_instance_uid} failed "
-                                            f"({out.error}); {profile.id} stops a send job at the first failure")
-                            if stop_job:
-                                self._give_up(job, remaining, stop_job)
-                                remaining = []
-                    finally:
-                        if marked is not None:  # stopped before sending it
-                            self.queue.unmark_sending(marked)
-            except NetworkError as exc:
-                stop_job = exc.message
-                self._give_up(job, remaining, stop_job)
+                        self._lane(job, profile, contexts, work)
+                    except BaseException as exc:  # re-raised in the runner's thread
+                        errors.append(exc)
+                        work.stop(f"not sent: {exc}")
+
+                threads = [threading.Thread(target=lane, name=f"vscanner-send-{job.id}-{n}", daemon=True)
+                           for n in range(work.lanes)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                if errors:
+                    raise errors[0]
+            stop_job = work.reason
         finished = self.queue.sending_finished(job.id)
         counts = self.queue.counts(job.id)
         LOGGER.info("job %d: %s", job.id, ", ".join(f"{n} {s}" for s, n in counts.items() if n))
         if finished:
             self._emit(events.JobFinished(job.id, counts))
 
+    def _lanes(self, profile: Profile) -> int:
+        limit = profile.network.max_associations_initiated
+        if limit and self.associations > limit:
+            LOGGER.info("%s initiates at most %d association(s) at once (its statement): sending on %d",
+                        profile.id, limit, limit)
+            return limit
+        return self.associations
+
+    def _lane(self, job: Job, profile: Profile, contexts: list, work: "_Work") -> None:
+        """Send items taken from *work* on one association, each outcome committed before the
+        next instance goes out (the exactly-once rules of :mod:`appliance.jobs.queue` hold per
+        association). A lost association or a failure that stops the job stops *work* for
+        every association; an association the peer refuses while others are open leaves
+        its instance to them."""
+        item = work.take()
+        if item is None:
+            return
+        opened = False
+        try:
+            with StorageSession.open(profile, job.node, job.calling_ae, contexts) as session:
+                opened = True
+                self._send_items(session, job, profile, work, item)
+        except NetworkError as exc:  # (only opening raises it)
+            if opened:
+                raise
+            if work.refused():
+                LOGGER.warning("job %d: %s; the other associations send its instances", job.id, exc.message)
+                work.put_back(item)
+                return
+            self._give_up(job, [item, *work.stop(exc.message)], exc.message)
+
+    def _send_items(self, session: StorageSession, job: Job, profile: Profile, work: "_Work",
+                    item: Item | None) -> None:
+        marked: int | None = None  # the next item, already marked sending with the last outcome
+        try:
+            while item is not None:
+                if self._stop.is_set():
+                    work.put_back(item)  # left queued for the next run
+                    break
+                if work.reason:  # another association stopped the job
+                    self._give_up(job, [item], work.reason)
+                    break
+                if marked != item.id:
+                    self.queue.mark_sending(item.id)
+                marked = None
+                nxt = work.take()
+                out = session.send(item.instance(), then=nxt.instance() if nxt is not None else None)
+                follow = nxt.id if nxt is not None and out.category != "failure" and not self._stop.is_set() else None
+                state, retry_at = self.queue.record_outcome(item.id, out, job, next_item_id=follow)
+                if state == "sent":
+                    marked = follow
+                self._after_send(job, item, out, state, retry_at)
+                stop = ""
+                if out.connection_lost:
+                    stop = f"not sent: the association was lost ({out.error})"
+                elif out.category == "failure" and profile.storage_scu.on_failure == "stop":
+                    session.abort()
+                    stop = (f"not sent: the job stopped after {item.sop_instance_uid} failed "
+                            f"({out.error}); {profile.id} stops a send job at the first failure")
+                if stop:
+                    self._give_up(job, [*([nxt] if nxt is not None else []), *work.stop(stop)], stop)
+                    break
+                item = nxt
+        finally:
+            if marked is not None:  # stopped before sending it (given up, or left for the next run)
+                self.queue.unmark_sending(marked)
+
     def _after_send(self, job: Job, item: Item, out: StoreOutcome, state: str, retry_at: float | None) -> None:
         if state == "sent":
-            self._done += 1
+            with self._events:
+                self._done += 1
+                done = self._done
             self._emit(events.InstanceSent(job.id, item.id, item.sop_instance_uid, out.status,
                                            out.category == "warning", out.transfer_syntax,
-                                           out.converted, item.size, self._done, self._total))
+                                           out.converted, item.size, done, self._total))
         else:
             self._failed(job, item, out.status, out.error, retry_at)
 
@@ -368,3 +437,42 @@ class QueueRunner:
         if self._listener is None:
             self._listener = ReportListener(profile, ae_title, self.listen_host, self.listen_port,
                                             self._on_report).start()
+
+
+class _Work:
+    """The items of one group of a job, taken one by one by the associations sending them."""
+
+    def __init__(self, items: Sequence[Item], lanes: int) -> None:
+        self.lanes = max(lanes, 1)
+        self.reason = ""  # why the rest of the job is not sent ("" while it is)
+        self._items = list(items)
+        self._next = 0
+        self._refused = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> Item | None:
+        with self._lock:
+            if self.reason or self._next >= len(self._items):
+                return None
+            self._next += 1
+            return self._items[self._next - 1]
+
+    def put_back(self, item: Item) -> None:
+        with self._lock:
+            self._items.insert(self._next, item)
+
+    def refused(self) -> bool:
+        """An association was refused: True while another may still send (then it takes the
+        instances), False for the last one."""
+        with self._lock:
+            self._refused += 1
+            return self._refused < self.lanes
+
+    def stop(self, reason: str) -> list[Item]:
+        """No more items are taken; the ones not taken yet, for the caller to give up."""
+        with self._lock:
+            if not self.reason:
+                self.reason = reason
+            rest, self._items = self._items[self._next:], self._items[:self._next]
+            return rest
+
