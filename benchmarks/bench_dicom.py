@@ -6,8 +6,10 @@
 
 (a) send:    ``vscanner send`` vs DCMTK ``storescu``, both into the same DCMTK ``storescp``
              (process wall time of each command; vscanner's includes Python start-up and its
-             durable job queue). Also shown: vscanner's start-up alone, and the same sends
-             in-process (``StorageSession``, no start-up, no queue).
+             durable job queue). Also shown: vscanner's start-up alone, the same sends
+             in-process (``StorageSession``, no start-up, no queue), and, into a
+             ``storescp --fork`` (a process per association), ``send --associations 2``
+             against ``storescu`` on its one association.
 (b) receive: DCMTK ``storescu`` into ``vscanner serve`` vs into DCMTK ``storescp -od``
              (``storescp`` writes without fsync; vscanner fsyncs every file, its folder and
              the index before it answers). Also shown: the store alone (parse, write, fsync,
@@ -223,7 +225,40 @@ def bench_send(a: argparse.Namespace, tmp: Path, corpus: Path, files: list[str],
         print(f"  ratio vscanner send / storescu throughput: {ratio:.2f}   (in-process session: {inproc:.2f})")
     else:
         print(f"  ratio vscanner send / storescu throughput: {ratio:.2f}")
+    ratios += bench_send_parallel(a, tmp, corpus, files, mb, storescu, storescp)
     return ratios
+
+
+def bench_send_parallel(a: argparse.Namespace, tmp: Path, corpus: Path, files: list[str], mb: float,
+                        storescu: str, storescp: str) -> list[Ratio]:
+    """(a, info): into a storescp that stores each association in its own process (--fork),
+    `vscanner send --associations 2` against storescu (one association: it has no such option)."""
+    print("  into storescp --fork (a process per association; info):")
+    results: dict[str, list[float]] = {"storescu": [], "send2": []}
+    out = tmp / "a2-received"
+    clear(out)
+    port = free_port()
+    with bounded([*storescp_cmd(storescp, port, out), "--fork"], env=DCMTK_ENV) as scp:
+        wait_for_port(port, scp)
+        for run in range(a.runs):
+            order = ("storescu", "send2") if run % 2 == 0 else ("send2", "storescu")
+            for who in order:
+                clear(out)
+                if who == "storescu":
+                    results["storescu"].append(timed([storescu, "-aet", "VSCANNER", "-aec", "STORESCP", "127.0.0.1",
+                                                      str(port), *files], env=DCMTK_ENV))
+                else:
+                    queue = tmp / f"a2-queue-{run}"
+                    results["send2"].append(timed([sys.executable, "-m", "appliance", "send", str(corpus), "--to",
+                                                   f"STORESCP@127.0.0.1:{port}", "--profile", a.profile, "--aet",
+                                                   "VSCANNER", "--data", str(queue), "--associations", "2", "-q"]))
+                    shutil.rmtree(queue, ignore_errors=True)
+        clear(out)
+    print(rate_line("  DCMTK storescu (one association)", results["storescu"], mb, a.count))
+    print(rate_line("  vscanner send --associations 2", results["send2"], mb, a.count))
+    ratio = med(results["storescu"]) / med(results["send2"])
+    print(f"  ratio vscanner send --associations 2 / storescu throughput: {ratio:.2f}")
+    return [Ratio("a''", "send on 2 associations / storescu, into storescp --fork (info)", ratio, "-", None)]
 
 
 # --- (b) receive -------------------------------------------------------------------------------
