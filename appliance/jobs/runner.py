@@ -7,8 +7,9 @@ job first:
 
 - **send**: the job's due items go out on one association per job
   (``profile.storage_scu.association_per_job``; else one per instance), with the contexts of
-  :func:`appliance.net.storage_scu.plan_contexts`. Each outcome is committed before the next
-  instance is sent. A failure status either lets the job go on or stops it
+  :func:`appliance.net.storage_scu.plan_contexts`, or on several at once (``associations``,
+  at most ``profile.network.max_associations_initiated``), each taking the next item when it
+  is free. Each outcome is committed before the next instance is sent on that association. A failure status either lets the job go on or stops it
   (``profile.storage_scu.on_failure``: the association is aborted and the rest of the job is
   not sent), then the job's retry policy applies (``retries`` with exponential back-off from
   ``retry_interval``; the profile's values unless the caller overrides them).
