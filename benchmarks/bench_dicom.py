@@ -49,7 +49,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -180,18 +180,16 @@ def in_process_send(profile_id: str, port: int, corpus: Path) -> float:
     return time.perf_counter() - t0
 
 
-def bench_send(a: argparse.Namespace, tmp: Path, corpus: Path, files: list[str], mb: float) -> list[Ratio]:
-    print("\n(a) send: vscanner send vs DCMTK storescu, both into one DCMTK storescp "
-          "(max PDU 131072, -od, TCP_NODELAY=1)")
-    storescu, storescp = need("storescu"), need("storescp")
-    if not storescu or not storescp:
-        print("  (a) skipped: DCMTK missing")
-        return []
+def send_runs(a: argparse.Namespace, tmp: Path, corpus: Path, files: list[str], storescu: str, storescp: str, *,
+              name: str, scp_extra: Sequence[str] = (), send_extra: Sequence[str] = (),
+              in_process: bool = False) -> dict[str, list[float]]:
+    """Seconds of each run of storescu and of `vscanner send` (alternating) into one storescp;
+    with *in_process*, of in-process StorageSession sends too."""
     results: dict[str, list[float]] = {"storescu": [], "send": [], "inproc": []}
-    out = tmp / "a-received"
+    out = tmp / f"{name}-received"
     clear(out)
     port = free_port()
-    with bounded(storescp_cmd(storescp, port, out), env=DCMTK_ENV) as scp:
+    with bounded([*storescp_cmd(storescp, port, out), *scp_extra], env=DCMTK_ENV) as scp:
         wait_for_port(port, scp)
         for run in range(a.runs):
             order = ("storescu", "send") if run % 2 == 0 else ("send", "storescu")
@@ -201,17 +199,29 @@ def bench_send(a: argparse.Namespace, tmp: Path, corpus: Path, files: list[str],
                     results["storescu"].append(timed([storescu, "-aet", "VSCANNER", "-aec", "STORESCP", "127.0.0.1",
                                                       str(port), *files], env=DCMTK_ENV))
                 else:
-                    queue = tmp / f"a-queue-{run}"  # a fresh queue: one already holding them skips sent ones
+                    queue = tmp / f"{name}-queue-{run}"  # a fresh queue: one already holding them skips sent ones
                     results["send"].append(timed([sys.executable, "-m", "appliance", "send", str(corpus), "--to",
                                                   f"STORESCP@127.0.0.1:{port}", "--profile", a.profile, "--aet",
-                                                  "VSCANNER", "--data", str(queue), "-q"]))
+                                                  "VSCANNER", "--data", str(queue), "-q", *send_extra]))
                     shutil.rmtree(queue, ignore_errors=True)
-            clear(out)
-            try:
-                results["inproc"].append(in_process_send(a.profile, port, corpus))
-            except SystemExit as exc:  # reported, not fatal: the process numbers above still hold
-                print(f"  in-process run {run + 1}: {exc}")
+            if in_process:
+                clear(out)
+                try:
+                    results["inproc"].append(in_process_send(a.profile, port, corpus))
+                except SystemExit as exc:  # reported, not fatal: the process numbers still hold
+                    print(f"  in-process run {run + 1}: {exc}")
         clear(out)
+    return results
+
+
+def bench_send(a: argparse.Namespace, tmp: Path, corpus: Path, files: list[str], mb: float) -> list[Ratio]:
+    print("\n(a) send: vscanner send vs DCMTK storescu, both into one DCMTK storescp "
+          "(max PDU 131072, -od, TCP_NODELAY=1)")
+    storescu, storescp = need("storescu"), need("storescp")
+    if not storescu or not storescp:
+        print("  (a) skipped: DCMTK missing")
+        return []
+    results = send_runs(a, tmp, corpus, files, storescu, storescp, name="a", in_process=True)
     startup = startup_time(a.runs)
     print(rate_line("DCMTK storescu (process)", results["storescu"], mb, a.count))
     print(rate_line("vscanner send (process)", results["send"], mb, a.count))
@@ -234,29 +244,11 @@ def bench_send_parallel(a: argparse.Namespace, tmp: Path, corpus: Path, files: l
     """(a, info): into a storescp that stores each association in its own process (--fork),
     `vscanner send --associations 2` against storescu (one association: it has no such option)."""
     print("  into storescp --fork (a process per association; info):")
-    results: dict[str, list[float]] = {"storescu": [], "send2": []}
-    out = tmp / "a2-received"
-    clear(out)
-    port = free_port()
-    with bounded([*storescp_cmd(storescp, port, out), "--fork"], env=DCMTK_ENV) as scp:
-        wait_for_port(port, scp)
-        for run in range(a.runs):
-            order = ("storescu", "send2") if run % 2 == 0 else ("send2", "storescu")
-            for who in order:
-                clear(out)
-                if who == "storescu":
-                    results["storescu"].append(timed([storescu, "-aet", "VSCANNER", "-aec", "STORESCP", "127.0.0.1",
-                                                      str(port), *files], env=DCMTK_ENV))
-                else:
-                    queue = tmp / f"a2-queue-{run}"
-                    results["send2"].append(timed([sys.executable, "-m", "appliance", "send", str(corpus), "--to",
-                                                   f"STORESCP@127.0.0.1:{port}", "--profile", a.profile, "--aet",
-                                                   "VSCANNER", "--data", str(queue), "--associations", "2", "-q"]))
-                    shutil.rmtree(queue, ignore_errors=True)
-        clear(out)
+    results = send_runs(a, tmp, corpus, files, storescu, storescp, name="a2", scp_extra=["--fork"],
+                        send_extra=["--associations", "2"])
     print(rate_line("  DCMTK storescu (one association)", results["storescu"], mb, a.count))
-    print(rate_line("  vscanner send --associations 2", results["send2"], mb, a.count))
-    ratio = med(results["storescu"]) / med(results["send2"])
+    print(rate_line("  vscanner send --associations 2", results["send"], mb, a.count))
+    ratio = med(results["storescu"]) / med(results["send"])
     print(f"  ratio vscanner send --associations 2 / storescu throughput: {ratio:.2f}")
     return [Ratio("a''", "send on 2 associations / storescu, into storescp --fork (info)", ratio, "-", None)]
 
