@@ -384,3 +384,26 @@ def test_a_peer_that_stops_reading_ends_the_association_after_the_dimse_timeout(
     finally:
         gate.set()
         server.shutdown()
+
+
+def test_a_sender_with_pdu_handlers_queues_its_pdus_to_the_reactor(tmp_path, storescp):
+    """With an EVT_PDU_SENT handler bound, the sending thread does not write the PDUs itself:
+    they go through the reactor, which reports each one; storescp stores the instance."""
+    from pynetdicom import evt
+
+    from appliance.config import Node
+    from appliance.net.storage_scu import StorageSession, plan_contexts, read_instance_header
+
+    path = tmp_path / "ct.dcm"
+    ct_image(seed=51).save_as(path, enforce_file_format=True)
+    inst = read_instance_header(path)
+    profile = find_profile("syngo-ct-va50a")
+    contexts = plan_contexts(profile, [inst.sop_class_uid])[0]
+    sent: list[str] = []
+    scp = storescp()
+    with StorageSession.open(profile, Node(ae_title="STORESCP", host="127.0.0.1", port=scp.port), "VSCANNER", contexts) as session:
+        session.assoc.bind(evt.EVT_PDU_SENT, lambda event: sent.append(type(event.pdu).__name__))
+        assert session.assoc.dul.write_p_data([b""]) is False
+        assert session.send(inst).category == "success"
+    assert sent.count("P_DATA_TF") >= 2  # the command set and the data set
+    assert scp.received_uids() == [inst.sop_instance_uid]
