@@ -287,7 +287,11 @@ def test_a_job_on_two_associations_at_once_reaches_dcmtk_once_each(storescp, tmp
     monkeypatch.setattr(storage_scu.StorageSession, "open", classmethod(contextmanager(counting_open)))
     data = tmp_path / "data"
     code = main(["send", str(tmp_path / "in"), "--to", peer.node, "--profile", "syngo-ct-va50a",
-                 "--data", str(data), "--associations", "2", "-q"])
+                 "--data", str(data), "--associations", "2", "--queue-only"])
+    assert code == 0
+    assert main(["queue", "list", "--data", str(data)]) == 0
+    assert "2 associations at once" in capsys.readouterr().out
+    code = main(["queue", "run", "--data", str(data), "-q"])  # the job keeps its number of associations
     assert code == 0, capsys.readouterr()
     assert most[0] == 2
     received = peer.received_uids()
@@ -295,6 +299,31 @@ def test_a_job_on_two_associations_at_once_reaches_dcmtk_once_each(storescp, tmp
     assert peer.log().count("Received Store Request (MsgID 1,") == 2  # two associations stored
     with JobQueue(data) as q:
         assert q.counts()["sent"] == 12 and all(i.attempts == 1 for i in q.items())
+
+
+def test_a_queue_of_an_older_version_gets_the_association_count(tmp_path):
+    """A jobs.sqlite whose job table has no associations column (written before it existed)
+    opens, and its jobs are sent on one association."""
+    import sqlite3 as sql
+
+    from appliance.jobs.queue import SCHEMA
+
+    (tmp_path / "data").mkdir()
+    old = SCHEMA.replace(",\n    associations INTEGER NOT NULL DEFAULT 1\n", "\n")
+    assert old != SCHEMA
+    db = sql.connect(tmp_path / "data" / "jobs.sqlite")
+    db.executescript(old)
+    db.execute("INSERT INTO job (dest_ae, dest_host, dest_port, profile, calling_ae, created_at) "
+               "VALUES ('PACS', '127.0.0.1', 104, 'syngo-mr-xa11b', 'VSCANNER', 0)")
+    db.commit()
+    db.close()
+    with JobQueue(tmp_path / "data") as q:
+        assert [j.associations for j in q.jobs()] == [1]
+        job_id = q.enqueue(instances(tmp_path / "in", 1), NODE, profile="syngo-mr-xa11b", calling_ae="VSCANNER",
+                           associations=3).job_id
+        assert q.job(job_id).associations == 3
+    with JobQueue(tmp_path / "data") as q:  # opened again: nothing to add
+        assert [j.associations for j in q.jobs()] == [1, 3]
 
 
 def test_associations_beyond_what_the_product_initiates_are_refused(tmp_path, capsys):

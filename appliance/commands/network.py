@@ -209,7 +209,7 @@ def _runner(args: argparse.Namespace, site, queue, on_event):  # type: ignore[no
         listen_port=getattr(args, "listen_port", None) or site.local.port,
         commit_wait=getattr(args, "commit_timeout", None),
         lock_timeout=getattr(args, "lock_timeout", 30.0),
-        associations=getattr(args, "associations", None) or 1,
+        associations=getattr(args, "run_associations", None),
     )
 
 
@@ -305,7 +305,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     with JobQueue(_data(args, site)) as queue:
         result = queue.enqueue(instances, node, profile=profile.source or profile.id, calling_ae=ae_title,
                                retries=retries, retry_interval=interval, commit=args.commit, commit_delay=delay,
-                               resend=args.resend)
+                               resend=args.resend, associations=args.associations)
         print(f"job {result.job_id}: {result.queued} instance(s) queued for {node}"
               + (f", {len(result.skipped)} skipped (already queued or sent there; --resend sends them again)"
                  if result.skipped else ""), file=sys.stderr)
@@ -388,6 +388,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
                 counts = queue.counts(j.id)
                 text = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no items"
                 commit = f", commitment {j.commit_state}" if j.commit_wanted else ""
+                commit += f", {j.associations} associations at once" if j.associations > 1 else ""
                 print(f"job {j.id}  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(j.created_at))}  "
                       f"{j.calling_ae} -> {j.destination}  {Path(j.profile).stem}: {text}{commit}")
                 if args.items or args.state:
@@ -408,10 +409,10 @@ def cmd_queue(args: argparse.Namespace) -> int:
             print(f"{n} item(s) removed from {queue.path}")
             return 0
         # run
-        if args.associations < 1:
+        if args.run_associations is not None and args.run_associations < 1:
             from ..errors import UsageError
 
-            raise UsageError(f"--associations {args.associations}: at least one", "give --associations 1 or more")
+            raise UsageError(f"--associations {args.run_associations}: at least one", "give --associations 1 or more")
         bar = ProgressBar(enabled=not args.quiet)
         with _runner(args, site, queue, bar) as runner:
             previous = _install_stop(runner)
@@ -571,7 +572,8 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     sp.add_argument("--queue-only", action="store_true", help="only queue them; `vscanner queue run` sends")
     sp.add_argument("--associations", type=int, default=1, metavar="N",
                     help="send on N associations at once, for archives that store in parallel (default 1; at "
-                         "most what the product initiates: its network.max_associations_initiated)")
+                         "most what the product initiates: its network.max_associations_initiated); kept with "
+                         "the job for `vscanner queue run`")
     _tls_options(sp)
     sp.set_defaults(func=cmd_send)
 
@@ -605,8 +607,9 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     sp.add_argument("--commit", action="store_true", help="retry: also commit-failed items")
     sp.add_argument("--all", action="store_true", help="purge: everything except items being sent")
     sp.add_argument("--no-wait", action="store_true", help="run: do not wait for retries or delayed commitments")
-    sp.add_argument("--associations", type=int, default=1, metavar="N",
-                    help="run: send each job on up to N associations at once (as many as its product initiates)")
+    sp.add_argument("--associations", type=int, dest="run_associations", metavar="N",
+                    help="run: send each job on N associations at once instead of the number it was queued with "
+                         "(at most as many as its product initiates)")
     sp.add_argument("--data", type=Path, help="data folder (default: the site configuration's)")
     _commit_options(sp)
     sp.set_defaults(func=cmd_queue)

@@ -6,8 +6,8 @@
 
 with the number of attempts, the last DIMSE status and error, timestamps and the time of the
 next attempt (retries back off exponentially). A *job* groups the items of one request (one
-``vscanner send``): destination, profile, calling AE title, retry policy and whether storage
-commitment is wanted, with its timing.
+``vscanner send``): destination, profile, calling AE title, retry policy, whether storage
+commitment is wanted, with its timing, and on how many associations at once it is sent.
 
 Exactly-once rules (see also :mod:`appliance.jobs.runner`):
 
@@ -34,6 +34,7 @@ __all__ = ["JobQueue", "Job", "Item", "EnqueueResult", "STATES", "QueueBusy", "b
 
 import fcntl
 import os
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +69,8 @@ CREATE TABLE IF NOT EXISTS job (
         CHECK (commit_state IN ('none', 'pending', 'due', 'requested', 'done')),
     commit_due_at REAL,
     commit_attempts INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    associations INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS item (
     id INTEGER PRIMARY KEY,
@@ -134,6 +136,7 @@ class Job:
     commit_due_at: float | None
     commit_attempts: int
     created_at: float
+    associations: int = 1  # sent on this many associations at once
 
     @property
     def destination(self) -> str:
@@ -175,7 +178,7 @@ _ITEM_COLS = ("id, job_id, destination, path, sop_class_uid, sop_instance_uid, t
               "attempts, status, sent_transfer_syntax, last_error, next_attempt_at, commit_transaction_uid, "
               "created_at, updated_at")
 _JOB_COLS = ("id, dest_ae, dest_host, dest_port, dest_name, profile, calling_ae, retries, retry_interval, "
-             "commit_wanted, commit_delay, commit_state, commit_due_at, commit_attempts, created_at")
+             "commit_wanted, commit_delay, commit_state, commit_due_at, commit_attempts, created_at, associations")
 
 
 def _item(row: tuple) -> Item:
@@ -186,9 +189,9 @@ def _item(row: tuple) -> Item:
 
 def _job(row: tuple) -> Job:
     (id_, ae, host, port, name, profile, calling, retries, interval, wanted, delay, cstate, due, cattempts,
-     created) = row
+     created, associations) = row
     return Job(id_, Node(ae_title=ae, host=host, port=port, name=name), profile, calling, retries, interval,
-               bool(wanted), delay, cstate, due, cattempts, created)
+               bool(wanted), delay, cstate, due, cattempts, created, associations)
 
 
 class JobQueue(SQLiteFile):
@@ -201,6 +204,14 @@ class JobQueue(SQLiteFile):
     def __init__(self, folder: str | Path) -> None:
         super().__init__(folder, FILE_NAME, SCHEMA, what="job queue", synchronous="NORMAL", foreign_keys=True)
         self._lock_fh: int | None = None
+        with self._lock:  # a queue written by an older vscanner: jobs without an association count
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(job)")}
+            if "associations" not in columns:
+                try:
+                    self._db.execute("ALTER TABLE job ADD COLUMN associations INTEGER NOT NULL DEFAULT 1")
+                except sqlite3.OperationalError as exc:  # another process added it meanwhile
+                    if "duplicate column" not in str(exc):
+                        raise
 
     def close(self) -> None:
         super().close()
@@ -257,12 +268,14 @@ class JobQueue(SQLiteFile):
         commit: bool = False,
         commit_delay: float = 0.0,
         resend: bool = False,
+        associations: int = 1,
     ) -> EnqueueResult:
         """Add a job with *instances* for *node*; committed to disk before it returns.
 
         An instance already queued, being sent, sent or committed to the same destination
         is skipped (reported in ``skipped``) unless *resend*; one that failed before is queued
-        again in this job.
+        again in this job. *associations*: how many the job is sent on at once (the runner
+        bounds it by what the product initiates).
         """
         now = time.time()
         dest = str(node)
@@ -271,11 +284,11 @@ class JobQueue(SQLiteFile):
         with self._tx(durable=True) as db:
             cur = db.execute(
                 "INSERT INTO job (dest_ae, dest_host, dest_port, dest_name, profile, calling_ae, retries, "
-                "retry_interval, commit_wanted, commit_delay, commit_state, created_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "retry_interval, commit_wanted, commit_delay, commit_state, created_at, associations) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (node.ae_title, node.host, node.port, node.name if node.name != dest else "", profile, calling_ae,
                  retries, DEFAULT_RETRY_INTERVAL if retry_interval is None else retry_interval, int(commit),
-                 commit_delay, "pending" if commit else "none", now),
+                 commit_delay, "pending" if commit else "none", now, max(1, associations)),
             )
             job_id = int(cur.lastrowid or 0)
             for inst in instances:

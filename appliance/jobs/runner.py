@@ -75,9 +75,10 @@ class QueueRunner:
         Overrides how long to wait for a commitment report (default: the profile's).
     lock_timeout : float
         How long to wait for another runner of the same queue to finish.
-    associations : int
-        Associations a job's instances are sent on at the same time (at most what the job's
-        product initiates, ``network.max_associations_initiated``; 0 there is no limit).
+    associations : int, optional
+        Associations a job's instances are sent on at the same time, instead of the number
+        the job was queued with (either way at most what the job's product initiates,
+        ``network.max_associations_initiated``; 0 there is no limit).
     """
 
     def __init__(
@@ -90,9 +91,9 @@ class QueueRunner:
         listen_port: int = 11112,
         commit_wait: float | None = None,
         lock_timeout: float = 0.0,
-        associations: int = 1,
+        associations: int | None = None,
     ) -> None:
-        if associations < 1:
+        if associations is not None and associations < 1:
             raise ValueError("associations must be at least 1")
         self.queue = queue
         self.associations = associations
@@ -211,7 +212,7 @@ class QueueRunner:
                 for i in members:
                     groups.append(([cx for cx in contexts if cx.abstract_syntax == i.sop_class_uid], [i]))
 
-        lanes = self._lanes(profile) if profile.storage_scu.association_per_job else 1
+        lanes = self._lanes(profile, job) if profile.storage_scu.association_per_job else 1
         stop_job = ""
         for contexts, members in groups:
             if stop_job:
@@ -246,13 +247,14 @@ class QueueRunner:
         if finished:
             self._emit(events.JobFinished(job.id, counts))
 
-    def _lanes(self, profile: Profile) -> int:
+    def _lanes(self, profile: Profile, job: Job) -> int:
+        wanted = self.associations if self.associations is not None else job.associations
         limit = profile.network.max_associations_initiated
-        if limit and self.associations > limit:
+        if limit and wanted > limit:
             LOGGER.info("%s initiates at most %d association(s) at once (its statement): sending on %d",
                         profile.id, limit, limit)
             return limit
-        return self.associations
+        return max(1, wanted)
 
     def _lane(self, job: Job, profile: Profile, contexts: list, work: "_Work") -> None:
         """Send items taken from *work* on one association, each outcome committed before the
