@@ -37,7 +37,6 @@ import os
 import re
 import sys
 import tomllib
-import types
 import typing
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -48,6 +47,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.uid import UID
 
 from .errors import Problem, ProfileError
+from .schema import StrictBuilder
 
 SPEC_VERSION = 1
 
@@ -567,133 +567,15 @@ class Profile:
 # --- generic validation driven by the dataclasses ------------------------------------------
 
 
-@lru_cache(maxsize=None)
-def schema_of(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field]]:
-    """A dataclass's resolved type hints and its fields read from files (not ``internal``),
-    worked out once per class (``typing.get_type_hints`` evaluates every annotation anew:
-    called for each table, it was most of the time a profile took to load)."""
-    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
-    return typing.get_type_hints(cls), fields
+class _Builder(StrictBuilder):
+    """Profiles: numbers are counts, sizes and seconds (never negative); strings may ask for
+    one of :data:`_CHECKS`; the keys of a ``keyword`` table are Q/R levels."""
 
+    negative_numbers = False
+    checks = _CHECKS
 
-class _Builder:
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.problems: list[Problem] = []
-
-    def problem(self, key: str, message: str) -> None:
-        self.problems.append(Problem(self.file, key, message))
-
-    def build(self, cls: type, table: Any, prefix: str) -> Any:
-        if not isinstance(table, dict):
-            self.problem(prefix, f"must be a table, got {type(table).__name__} {table!r}")
-            return None
-        hints, fields = schema_of(cls)
-        for key in table:
-            if key not in fields:
-                near = _closest(key, fields)
-                shown = repr(table[key])
-                shown = shown if len(shown) <= 60 else shown[:57] + "..."
-                self.problem(
-                    _join(prefix, key),
-                    f"unknown key (value {shown})" + (f"; did you mean {near!r}?" if near else ""),
-                )
-        values: dict[str, Any] = {}
-        ok = True
-        for name, f in fields.items():
-            key = _join(prefix, name)
-            if name not in table:
-                if f.default is dataclasses.MISSING:
-                    self.problem(key, "required key is missing")
-                    ok = False
-                continue
-            value, good = self.convert(hints[name], table[name], key, f.metadata.get("check"))
-            if good:
-                values[name] = value
-            else:
-                ok = False
-        if not ok:
-            return None
-        return cls(**values)
-
-    def convert(self, tp: Any, value: Any, key: str, check: str | None) -> tuple[Any, bool]:
-        origin = typing.get_origin(tp)
-        args = typing.get_args(tp)
-        if origin in (typing.Union, types.UnionType):
-            non_none = [a for a in args if a is not type(None)]
-            if value is None:
-                return None, True
-            return self.convert(non_none[0], value, key, check)
-        if dataclasses.is_dataclass(tp):
-            obj = self.build(tp, value, key)
-            return obj, obj is not None
-        if origin is tuple:
-            if not isinstance(value, list):
-                self.problem(key, f"must be a list, got {value!r}")
-                return None, False
-            item_tp = args[0]
-            items, ok = [], True
-            for i, item in enumerate(value):
-                v, good = self.convert(item_tp, item, f"{key}[{i}]", check)
-                ok = ok and good
-                items.append(v)
-            return tuple(items), ok
-        if origin is dict:
-            if not isinstance(value, dict):
-                self.problem(key, f"must be a table, got {value!r}")
-                return None, False
-            out, ok = {}, True
-            for k, item in value.items():
-                if check == "keyword" and _check_qr_level(k):
-                    self.problem(_join(key, k), _check_qr_level(k) or "")
-                    ok = False
-                    continue
-                v, good = self.convert(args[1], item, _join(key, k), check)
-                ok = ok and good
-                out[k] = v
-            return types.MappingProxyType(out), ok
-        if origin is Literal:
-            if value not in args:
-                self.problem(key, f"{value!r} is not one of {', '.join(map(repr, args))}")
-                return None, False
-            return value, True
-        if tp is bool:
-            if not isinstance(value, bool):
-                self.problem(key, f"must be true or false, got {value!r}")
-                return None, False
-            return value, True
-        if tp is int:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                self.problem(key, f"must be a non-negative integer, got {value!r}")
-                return None, False
-            return value, True
-        if tp is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                self.problem(key, f"must be a non-negative number of seconds, got {value!r}")
-                return None, False
-            return float(value), True
-        if tp is str:
-            if not isinstance(value, str):
-                self.problem(key, f"must be a string, got {value!r}")
-                return None, False
-            if check:
-                bad = _CHECKS[check](value)
-                if bad:
-                    self.problem(key, bad)
-                    return None, False
-            return value, True
-        raise TypeError(f"schema type {tp!r} not handled")  # a bug in this module, not in data
-
-
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
-
-
-def _closest(key: str, known: typing.Iterable[str]) -> str | None:
-    import difflib
-
-    m = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
-    return m[0] if m else None
+    def check_table_key(self, check: str | None, key: str) -> str | None:
+        return _check_qr_level(key) if check == "keyword" else None
 
 
 def _cross_checks(p: Profile, b: _Builder) -> None:

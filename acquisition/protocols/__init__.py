@@ -43,15 +43,13 @@ __all__ = [
 import dataclasses
 import os
 import tomllib
-import types
-import typing
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from appliance.errors import Problem, ProfileError
-from appliance.profile import schema_of
+from appliance.schema import StrictBuilder
 
 SPEC_VERSION = 1
 
@@ -367,100 +365,8 @@ class ProductData:
 # --- strict loader driven by the dataclasses above -------------------------------------------
 
 
-class _Loader:
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.problems: list[Problem] = []
-
-    def problem(self, key: str, message: str) -> None:
-        self.problems.append(Problem(self.file, key, message))
-
-    def build(self, cls: type, table: Any, prefix: str) -> Any:
-        if not isinstance(table, dict):
-            self.problem(prefix or "-", f"must be a table, got {table!r}")
-            return None
-        hints, fields = schema_of(cls)
-        for key in table:
-            if key not in fields:
-                self.problem(f"{prefix}.{key}".lstrip("."), f"unknown key (known: {', '.join(fields)})")
-        values, ok = {}, True
-        for name, f in fields.items():
-            key = f"{prefix}.{name}".lstrip(".")
-            if name not in table:
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                    self.problem(key, "required key is missing")
-                    ok = False
-                continue
-            value, good = self.convert(hints[name], table[name], key)
-            ok = ok and good
-            if good:
-                values[name] = value
-        return cls(**values) if ok else None
-
-    def convert(self, tp: Any, value: Any, key: str) -> tuple[Any, bool]:
-        origin, args = typing.get_origin(tp), typing.get_args(tp)
-        if tp is Any:
-            return value, True
-        if origin in (typing.Union, types.UnionType):
-            if value is None:
-                return None, True
-            return self.convert([a for a in args if a is not type(None)][0], value, key)
-        if dataclasses.is_dataclass(tp):
-            obj = self.build(tp, value, key)
-            return obj, obj is not None
-        if origin is tuple:
-            if not isinstance(value, list):
-                self.problem(key, f"must be a list, got {value!r}")
-                return None, False
-            if len(args) == 2 and args[1] is Ellipsis:
-                item_types = [args[0]] * len(value)
-            else:
-                if len(value) != len(args):
-                    self.problem(key, f"must have {len(args)} values, got {value!r}")
-                    return None, False
-                item_types = list(args)
-            out, ok = [], True
-            for i, (t, v) in enumerate(zip(item_types, value)):
-                c, good = self.convert(t, v, f"{key}[{i}]")
-                ok = ok and good
-                out.append(c)
-            return tuple(out), ok
-        if origin is dict:
-            if not isinstance(value, dict):
-                self.problem(key, f"must be a table, got {value!r}")
-                return None, False
-            out, ok = {}, True
-            for k, v in value.items():
-                c, good = self.convert(args[1], v, f"{key}.{k}")
-                ok = ok and good
-                out[k] = c
-            return types.MappingProxyType(out), ok
-        if origin is Literal:
-            if value not in args:
-                self.problem(key, f"{value!r} is not one of {', '.join(map(repr, args))}")
-                return None, False
-            return value, True
-        if tp is bool:
-            if not isinstance(value, bool):
-                self.problem(key, f"must be true or false, got {value!r}")
-                return None, False
-            return value, True
-        if tp is int:
-            if isinstance(value, bool) or not isinstance(value, int):
-                self.problem(key, f"must be an integer, got {value!r}")
-                return None, False
-            return value, True
-        if tp is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                self.problem(key, f"must be a number, got {value!r}")
-                return None, False
-            return float(value), True
-        if tp is str:
-            if not isinstance(value, str):
-                self.problem(key, f"must be a string, got {value!r}")
-                return None, False
-            return value, True
-        raise TypeError(f"schema type {tp!r} not handled")
+class _Loader(StrictBuilder):
+    """Protocol files: numbers may be negative (positions, offsets), no string checks."""
 
 
 def _cross_checks(data: ProductData, ld: _Loader) -> None:
