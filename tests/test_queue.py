@@ -20,6 +20,7 @@ from appliance.config import resolve_node
 from appliance.jobs import JobQueue, QueueBusy, QueueRunner
 from appliance.jobs.queue import backoff
 from appliance.net.storage_scu import StoreOutcome, read_instance_header
+from appliance.store import Store
 
 from .data import ct_image, mr_image, write
 from .peers import free_port
@@ -366,3 +367,41 @@ def test_an_association_the_peer_refuses_leaves_its_instances_to_the_other(store
         assert [i.state for i in queue.items(job_id)] == ["sent"] * 6
     assert opened[0] == 2
     assert sorted(peer.received_uids()) == sorted(i.sop_instance_uid for i in insts)
+
+
+def test_a_failure_stops_the_job_on_every_association(tmp_path):
+    """syngo MI PET/CT stops a send job at the first failure (its statement, on_failure =
+    "stop"): with two associations, the one that got the failure is aborted, the other ends
+    after its instance, and the rest is not sent. Nothing stays "sending"; what the archive
+    stored is exactly what the queue holds as sent."""
+    from appliance.net.server import Server
+    from appliance.profile import find_profile
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    insts = []
+    for i in range(10):
+        ds = ct_image(seed=800 + i)
+        if i == 4:
+            del ds.StudyInstanceUID  # the archive refuses it (A900)
+        insts.append(read_instance_header(write(ds, folder / f"ct{i}.dcm")))
+    server = Server(find_profile("syngo-ct-va50a"), tmp_path / "archive", ae_title="CT", port=free_port())
+    server.start()
+    try:
+        with JobQueue(tmp_path / "data") as queue:
+            job_id = queue.enqueue(insts, resolve_node(f"CT@127.0.0.1:{server.port}"), profile="syngo-mi-petct-2011a",
+                                   calling_ae="PETCT", associations=2).job_id
+            with QueueRunner(queue) as runner:
+                runner.run([job_id], wait=False)
+            items = queue.items(job_id)
+    finally:
+        server.stop()
+    states = {i.sop_instance_uid: i.state for i in items}
+    assert set(states.values()) <= {"sent", "failed"}, states
+    assert states[insts[4].sop_instance_uid] == "failed"
+    assert 0 < list(states.values()).count("sent") < 9
+    stops = [i for i in items if i.state == "failed" and i.sop_instance_uid != insts[4].sop_instance_uid]
+    assert stops and all("stops a send job at the first failure" in i.last_error for i in stops)
+    with Store(tmp_path / "archive") as store:
+        stored = {r.sop_instance_uid for r in store.instances()}
+    assert stored == {uid for uid, state in states.items() if state == "sent"}
