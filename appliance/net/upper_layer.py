@@ -122,6 +122,9 @@ _UNLIMITED_PDU = 64 << 20
 # wakes it at once (the DUL notifies it); the network time-out, the DUL thread's end and a
 # pause asked by another thread's send_* call are noticed within this time.
 _REACTOR_WAIT = 0.01
+# how long the DUL thread waits for the association's thread to be idle before it queues a
+# C-STORE request to it instead of serving it itself
+_INLINE_WAIT = 0.005
 _PDU_TYPES = frozenset(range(0x01, 0x08))
 # P-DATA-TF PDUs read in one go when they are already waiting (a 525 kB instance is 17 PDUs
 # at a 32 KiB maximum); the reactor then looks at its queues and timers again.
@@ -1014,15 +1017,26 @@ class AcceptorAssociation(ResponseSafeAssociation):
         """Serve the C-STORE *request* in the calling thread (the DUL's); False when it must be
         queued to this association's thread instead, as pynetdicom queues every request.
 
-        Served here only when this association's thread is idle: it is not serving a request,
+        Served here only when this association's thread is idle (waited for up to
+        ``_INLINE_WAIT``): it is not serving a request,
         none is queued, nobody paused it to send something (pynetdicom's ``send_*`` methods
         clear ``_reactor_checkpoint`` first), and the association is established and not being
         released or aborted. It then stays idle until this call returns (:attr:`_inline`), so
         requests are still served one at a time and in order, exactly as pynetdicom's
         ``_serve_request`` would serve them, by pynetdicom's Storage service class.
         """
-        if not self._inline.acquire(blocking=False):
-            return False
+        # This thread waits a moment for the association's thread to become idle: it holds
+        # the lock for microseconds, but may lose the GIL inside; and the response to a request
+        # it served can reach the peer, and the peer's next request arrive here, just before it
+        # marks itself idle again.
+        deadline = time.monotonic() + _INLINE_WAIT
+        while True:
+            if not self._inline.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+                return False
+            if not self._serving or time.monotonic() >= deadline:
+                break
+            self._inline.release()
+            time.sleep(0.0001)
         try:
             if (self._serving or not self.dimse.msg_queue.empty() or not self._reactor_checkpoint.is_set()
                     or not self.is_established or self._sent_release or self._sent_abort or self._kill):
