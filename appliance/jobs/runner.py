@@ -9,9 +9,10 @@ job first:
   (``profile.storage_scu.association_per_job``; else one per instance), with the contexts of
   :func:`appliance.net.storage_scu.plan_contexts`, or on several at once (``associations``,
   at most ``profile.network.max_associations_initiated``), each taking the next item when it
-  is free. Each outcome is committed before the next instance is sent on that association. A failure status either lets the job go on or stops it
+  is free. Each outcome is committed before the next instance is sent on that association.
+  A failure status either lets the job go on or stops it
   (``profile.storage_scu.on_failure``: the association is aborted and the rest of the job is
-  not sent), then the job's retry policy applies (``retries`` with exponential back-off from
+  not sent, on every association), then the job's retry policy applies (``retries`` with exponential back-off from
   ``retry_interval``; the profile's values unless the caller overrides them).
 - **commit**: when a job that wants storage commitment has nothing left to send, its sent
   instances are bundled into one N-ACTION, at once (``timing = "after_send"``/``"manual"``) or
