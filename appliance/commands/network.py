@@ -59,12 +59,16 @@ def _files_under(folder: str) -> list[str]:
     found: list[str] = []
     todo = [folder]
     while todo:
-        with os.scandir(todo.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir():
-                    todo.append(entry.path)
-                elif entry.is_file():
-                    found.append(entry.path)
+        where = todo.pop()
+        try:
+            with os.scandir(where) as entries:
+                for entry in entries:
+                    if entry.is_dir():
+                        todo.append(entry.path)
+                    elif entry.is_file():
+                        found.append(entry.path)
+        except OSError as exc:  # an unreadable folder is left out, as pathlib's rglob leaves it
+            LOGGER.warning("skipped folder %s: %s", where, exc.strerror or exc)
     return sorted(found, key=lambda path: path.split(os.sep))
 
 
@@ -295,11 +299,12 @@ def cmd_send(args: argparse.Namespace) -> int:
     else:
         delay = (sc.delay or 0.0) if sc.timing == "delayed" else 0.0
     limit = profile.network.max_associations_initiated
-    if args.associations < 1 or (limit and args.associations > limit):
-        raise UsageError(f"--associations {args.associations}: {profile.id} initiates "
-                         + (f"at most {limit} association(s) at once (its statement)" if limit else "at least one"),
-                         f"give --associations 1{f' to {limit}' if limit > 1 else ''}" if limit else
-                         "give --associations 1 or more")
+    if args.associations < 1:
+        raise UsageError(f"--associations {args.associations}: give 1 or more", "e.g. --associations 2")
+    if limit and args.associations > limit:
+        raise UsageError(f"--associations {args.associations}: {profile.id} initiates at most {limit} "
+                         "association(s) at once (its statement)",
+                         f"give --associations {limit}" if limit == 1 else f"give --associations 1 to {limit}")
     retries = profile.storage_scu.retries if args.retries is None else args.retries
     interval = args.retry_interval if args.retry_interval is not None else profile.storage_scu.retry_interval
     with JobQueue(_data(args, site)) as queue:
