@@ -407,3 +407,34 @@ def test_a_sender_with_pdu_handlers_queues_its_pdus_to_the_reactor(tmp_path, sto
         assert session.send(inst).category == "success"
     assert sent.count("P_DATA_TF") >= 2  # the command set and the data set
     assert scp.received_uids() == [inst.sop_instance_uid]
+
+
+def test_dcmtk_storescp_that_reads_nothing_for_a_while_ends_the_association_after_the_dimse_timeout(
+        tmp_path, storescp, caplog):
+    """The same against DCMTK: storescp answers a C-STORE, then sleeps 5 s before it reads
+    the next request (--sleep-after). The next, 25 MB instance does not fit the socket
+    buffers; after the DIMSE time-out (1 s here) the sender ends the association and reports
+    the instance lost rather than waiting for the peer."""
+    from appliance.config import Node
+    from appliance.net.storage_scu import StorageSession, plan_contexts, read_instance_header
+
+    small = tmp_path / "small.dcm"
+    ct_image(seed=61).save_as(small, enforce_file_format=True)
+    big_ds = ct_image(seed=62)
+    big_ds.Rows, big_ds.Columns = 2048, 6144
+    big_ds.PixelData = b"\0" * (2048 * 6144 * 2)
+    big = tmp_path / "big.dcm"
+    big_ds.save_as(big, enforce_file_format=True)
+    instances = [read_instance_header(small), read_instance_header(big)]
+    profile = find_profile("syngo-ct-va50a")
+    contexts = plan_contexts(profile, [i.sop_class_uid for i in instances])[0]
+    scp = storescp(extra=["--sleep-after", "5"])
+    with StorageSession.open(profile, Node(ae_title="STORESCP", host="127.0.0.1", port=scp.port), "VSCANNER", contexts) as session:
+        assert session.send(instances[0]).category == "success"
+        session.assoc.dimse_timeout = 1.0
+        with caplog.at_level("ERROR"):
+            out = session.send(instances[1])
+    assert out.category == "failure" and out.connection_lost
+    assert out.elapsed < 4.5  # well before storescp reads again
+    assert "cannot write to the peer" in caplog.text
+    assert scp.received_uids() == [instances[0].sop_instance_uid]

@@ -180,22 +180,25 @@ def collect_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return out
 
 
-def scan(files: Sequence[Path] | Sequence[tuple[Path, bool]]) -> list[Source]:
+def scan(files: Sequence[Path]) -> list[Source]:
     """Read the header of every file (no pixel data); the same SOP Instance UID counts once.
 
     Headers are walked as encoded (:func:`~appliance.media.fileset.read_instance_header`,
-    kept in :attr:`Source.header` for the file-set); pydicom reads the others. *files* may
-    also be ``(path, named)`` pairs not yet known to be DICOM (:func:`_candidates`): those
-    without the Part 10 prefix are then skipped, or an error when named.
+    kept in :attr:`Source.header` for the file-set); pydicom reads the others.
     """
+    return _scan([(f, True) for f in files])
+
+
+def _scan(candidates: Sequence[tuple[Path, bool]]) -> list[Source]:
+    """:func:`scan` of ``(path, named)`` pairs not yet known to be DICOM (:func:`_candidates`):
+    a file without the Part 10 prefix is skipped, or an error when it was named."""
     seen: set[str] = set()
     out: list[Source] = []
-    for item in files:
-        f, named = item if isinstance(item, tuple) else (item, None)
+    for f, named in candidates:
         try:
             src = _source_from_header(f)
         except NotPart10:
-            if named is False:
+            if not named:
                 continue
             raise _not_dicom(f) from None
         if src is None:
@@ -659,7 +662,7 @@ def _volume_label(p: Profile, sources: Sequence[Source], given: str | None, n: i
 
 
 def _prepare(p: Profile, paths: Sequence[str | os.PathLike[str]]) -> list[Source]:
-    sources = scan(_candidates(paths))
+    sources = _scan(_candidates(paths))
     if not sources:
         raise MediaError("no DICOM instances to write in " + ", ".join(map(str, paths)),
                          "name DICOM files, folders, or a Study Instance UID in the store")
